@@ -1,0 +1,129 @@
+"""The Python API of one ALTER run: train, evaluate, and write the run directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .bundle import load_bundle
+from .config import RunConfig
+from .data.loading import load_training_set
+from .images import save_image_grid
+from .plan import ExpertPlan
+from .trainer import AlterTrainer, TrainerCallback
+
+__all__ = ["TrialResult", "train_alter", "prepare_trainer", "RUN_FILES"]
+
+logger = logging.getLogger("alternas")
+
+#: files a finished run directory holds
+RUN_FILES = {
+    "config": "config.yaml",
+    "plan": "plan.yaml",
+    "metrics": "metrics.json",
+    "history": "history.json",
+    "backbone": "backbone",
+    "checkpoints": "checkpoints",
+    "samples": "samples",
+}
+
+
+@dataclass
+class TrialResult:
+    """What one ALTER run produced.
+
+    Attributes:
+        metrics: quality, MACs and latency of the experts and of the dense teacher.
+        plan: the experts and routing table.
+        history: training metrics logged every ``train.log_every`` iterations.
+        run_dir: where everything was written (``None`` if nothing was written).
+    """
+
+    metrics: dict[str, Any]
+    plan: ExpertPlan
+    history: list[dict[str, float]]
+    run_dir: Path | None
+
+
+def prepare_trainer(config: RunConfig | dict[str, Any]) -> AlterTrainer:
+    """Validate ``config``, load the backbone and data, and build the trainer (no training yet)."""
+    config = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
+    bundle = load_bundle(config.model)
+    from .backbones import adapter_for
+
+    native = adapter_for(bundle.backbone).sample_shape
+    shape = native
+    if config.data.resolution is not None:
+        factor = 8 if bundle.encode is not None else 1  # latent models: pixels -> latents
+        side = config.data.resolution // factor
+        shape = (native[0], side, side)
+    training_set = load_training_set(config.data, bundle, shape)
+    return AlterTrainer(config, bundle, training_set)
+
+
+def train_alter(
+    config: RunConfig | dict[str, Any],
+    run_dir: str | Path | None = None,
+    callbacks: Sequence[TrainerCallback] = (),
+    evaluate: bool = True,
+    resume_from: str | Path | None = None,
+) -> TrialResult:
+    """Train one ALTER model, evaluate it beside its dense teacher, and write the run directory.
+
+    Args:
+        config: a :class:`RunConfig` or a dict that validates into one (a recipe's base sections).
+        run_dir: output folder; if it holds checkpoints of the same config, training resumes from
+            the newest. ``None`` keeps everything in memory.
+        callbacks: progress hooks.
+        evaluate: sample and score the experts and the teacher after training.
+        resume_from: an explicit checkpoint folder to resume from (e.g. one Ray Tune restored).
+
+    Returns:
+        The metrics, the :class:`ExpertPlan` and the training history.
+    """
+    started = time.perf_counter()
+    trainer = prepare_trainer(config)
+    run_path = Path(run_dir) if run_dir is not None else None
+    checkpoint_dir = run_path / RUN_FILES["checkpoints"] if run_path is not None else None
+    if run_path is not None:
+        run_path.mkdir(parents=True, exist_ok=True)
+        (run_path / RUN_FILES["config"]).write_text(
+            yaml.safe_dump(trainer.config.model_dump(mode="json"), sort_keys=False)
+        )
+    resume = Path(resume_from) if resume_from is not None else None
+    if resume is None and checkpoint_dir is not None:
+        resume = AlterTrainer.latest_checkpoint(checkpoint_dir)
+    if resume is not None:
+        trainer.load_checkpoint(resume)
+        logger.info("resumed from %s at step %d", resume, trainer.step)
+
+    history = trainer.fit(callbacks, checkpoint_dir)
+    train_seconds = time.perf_counter() - started
+    plan = trainer.expert_plan()
+    metrics: dict[str, Any] = {}
+    if evaluate:
+        from .evaluation.trial import evaluate_trial
+
+        metrics, images = evaluate_trial(trainer)
+        if run_path is not None:
+            scale = max(1, 64 // images["experts"].shape[-1])
+            save_image_grid(images["experts"][:100], run_path / RUN_FILES["samples"] / "experts.png", 10, scale)
+            save_image_grid(images["teacher"][:100], run_path / RUN_FILES["samples"] / "teacher.png", 10, scale)
+    metrics["train_seconds"] = train_seconds
+    metrics["hard_macs_share_planned"] = plan.macs.share
+    metrics["target_macs_share"] = trainer.config.budget.macs_share
+    plan.metrics = metrics
+
+    if run_path is not None:
+        plan.save(run_path / RUN_FILES["plan"])
+        (run_path / RUN_FILES["metrics"]).write_text(json.dumps(metrics, indent=2))
+        (run_path / RUN_FILES["history"]).write_text(json.dumps(history))
+        trainer.student.save_pretrained(run_path / RUN_FILES["backbone"])
+    return TrialResult(metrics=metrics, plan=plan, history=history, run_dir=run_path)

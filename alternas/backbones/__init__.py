@@ -1,0 +1,17 @@
+"""Backbones alternas can prune, and how they are loaded."""
+
+from .base import BackboneAdapter
+from .dit import DiTAdapter
+from .loading import BACKBONE_CLASSES, adapter_for, build_backbone, load_backbone
+from .unet import UNetAdapter, UNetConditionAdapter
+
+__all__ = [
+    "BACKBONE_CLASSES",
+    "BackboneAdapter",
+    "DiTAdapter",
+    "UNetAdapter",
+    "UNetConditionAdapter",
+    "adapter_for",
+    "build_backbone",
+    "load_backbone",
+]

@@ -1,0 +1,28 @@
+"""Command line: ``alternas validate | search | report | export | generate | train``.
+
+Every command module registers itself on :data:`alternas.cli._app.app`. :func:`main` is the error
+boundary: an :class:`~alternas.exceptions.AlternasError` becomes one message and its exit code,
+Ctrl-C exits with 130; neither prints a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..exceptions import AlternasError
+from . import train  # noqa: F401  (registers commands)
+from ._app import app, error_console
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``alternas`` console script."""
+    try:
+        app()
+    except AlternasError as error:
+        error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        error_console.print("[yellow]interrupted[/]")
+        sys.exit(130)

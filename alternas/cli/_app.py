@@ -1,0 +1,41 @@
+"""The ``alternas`` typer application, its console, and the error boundary of every command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+__all__ = ["app", "console", "error_console", "setup_logging"]
+
+app = typer.Typer(
+    name="alternas",
+    help="Config-driven architecture search for diffusion models with ALTER temporal experts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+error_console = Console(stderr=True)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Route alternas' log records to the terminal (rich on a TTY, plain lines otherwise)."""
+    logger = logging.getLogger("alternas")
+    logger.handlers.clear()
+    if sys.stderr.isatty():
+        handler: logging.Handler = RichHandler(console=error_console, show_path=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+@app.callback()
+def _root() -> None:
+    """Config-driven architecture search for diffusion models with ALTER temporal experts."""

@@ -1,0 +1,48 @@
+"""Turn pydantic validation errors into one readable message: file, field path, problem, fix."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["validation_error_message"]
+
+
+def validation_error_message(
+    error: ValidationError, source: str | Path, model: type[BaseModel] | None = None, prefix: str = ""
+) -> str:
+    """One line per problem: ``<file>: `<field path>`: <problem>`` with a did-you-mean for unknown keys.
+
+    Args:
+        error: the pydantic error.
+        source: the file the values came from.
+        model: the root model (to suggest known keys for a misspelled one).
+        prefix: a field-path prefix when ``error`` is about a sub-section.
+    """
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        path = f"{prefix}.{location}" if prefix and location else (prefix or location)
+        message = item["msg"]
+        if item["type"] == "extra_forbidden" and model is not None:
+            known = _known_keys(model, item["loc"][:-1])
+            close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
+            message = "unknown key" + (f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known)}")
+        elif "input" in item and item["type"] not in ("missing",):
+            message = f"{message} (got {item['input']!r})"
+        lines.append(f"{source}: `{path}`: {message}")
+    return "\n".join(lines)
+
+
+def _known_keys(model: type[BaseModel], location: tuple) -> list[str]:
+    """Field names of the sub-model at ``location`` (best effort)."""
+    current: type[BaseModel] | None = model
+    for part in location:
+        if current is None or isinstance(part, int):
+            continue
+        field = current.model_fields.get(str(part))
+        annotation = field.annotation if field is not None else None
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return sorted(current.model_fields) if current is not None else []

@@ -1,0 +1,58 @@
+"""``alternas train CONFIG``: one ALTER training + evaluation from a run config (no search)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+import yaml
+
+from ..exceptions import ConfigError
+from ._app import app, console, setup_logging
+
+
+@app.command()
+def train(
+    config_file: Path = typer.Argument(..., help="YAML run config (model/data/units/experts/budget/train/eval)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run directory (resumes if it holds checkpoints)"),
+    no_eval: bool = typer.Option(False, "--no-eval", help="train only, skip sampling and metrics"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Train one ALTER model, evaluate it beside the dense teacher, and write OUT."""
+    setup_logging(verbose)
+    from ..api import train_alter
+    from ..config import RunConfig
+    from ..trainer import TrainerCallback
+    from ._errors import validation_error_message
+
+    data = _read_yaml(config_file)
+    try:
+        config = RunConfig.model_validate(data)
+    except Exception as error:  # pydantic.ValidationError
+        raise ConfigError(validation_error_message(error, config_file, RunConfig)) from error
+
+    class _Progress(TrainerCallback):
+        def on_step(self, trainer: Any, step: int, metrics: dict[str, float], **info: Any) -> None:
+            console.print(
+                f"step {step}/{trainer.total_steps}  loss {metrics.get('loss_backbone', float('nan')):.4f}  "
+                f"MACs share {metrics['macs_share_hard']:.3f}  experts {int(metrics['experts_in_use'])}",
+                highlight=False,
+            )
+
+    result = train_alter(config, run_dir=out, callbacks=[_Progress()], evaluate=not no_eval)
+    console.print_json(json.dumps({k: v for k, v in result.metrics.items()}, default=str))
+    console.print(f"wrote {out}/plan.yaml")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as error:
+        raise ConfigError(f"config file `{path}` does not exist") from error
+    except yaml.YAMLError as error:
+        raise ConfigError(f"`{path}` is not valid YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise ConfigError(f"`{path}` must hold a mapping of sections, got {type(data).__name__}")
+    return data

@@ -1,0 +1,228 @@
+"""Validated configuration of one ALTER run, grouped by concern.
+
+A recipe's base sections validate into these models; a search trial is one :class:`RunConfig` with
+the sampled values filled in. Every field has a default and, where it has one, its unit in its name
+or docstring. Unknown keys are rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "ModelConfig",
+    "DataConfig",
+    "UnitsConfig",
+    "ExpertsConfig",
+    "BudgetConfig",
+    "HypernetConfig",
+    "LossConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "RunConfig",
+]
+
+SchedulerName = Literal["ddim", "dpm_solver", "euler", "ddpm"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    """The backbone to prune (also the frozen teacher's starting weights)."""
+
+    backbone: str = Field(
+        "builtin:digits",
+        description="`builtin:digits`, a local diffusers model/pipeline folder, or a Hugging Face id",
+    )
+    builtin: dict[str, Any] = Field(
+        default_factory=dict, description="options of a builtin backbone (see `alternas.zoo`)"
+    )
+    subfolder: str | None = Field(None, description="pipeline component holding the backbone (unet/transformer)")
+    config: dict[str, Any] | None = Field(
+        None,
+        description="build the backbone with random weights from this diffusers config "
+        "(must contain `_class_name`) instead of loading weights",
+    )
+    local_files_only: bool = Field(True, description="never download; set false to allow Hub downloads")
+    teacher_precision: Precision = Field("fp32", description="dtype of the frozen teacher on GPU")
+    gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass")
+    channels_last: bool = Field(False, description="use channels-last memory format for UNet convolutions")
+    compile: bool = Field(False, description="torch.compile the student and teacher (GPU, long runs)")
+
+
+class DataConfig(_Section):
+    """Training data."""
+
+    source: str = Field(
+        "builtin:digits",
+        description="`builtin:digits`, an image folder, or a Hugging Face dataset (`hf:<path or id>`)",
+    )
+    resolution: int | None = Field(None, ge=4, description="image side in pixels; None = backbone native")
+    image_column: str = Field("image", description="image column of a Hugging Face dataset")
+    caption_column: str | None = Field(None, description="caption column (text-conditioned backbones)")
+    label_column: str | None = Field(None, description="class-label column (class-conditioned backbones)")
+    max_items: int | None = Field(None, ge=1, description="use at most this many items")
+    condition_dropout: float = Field(
+        0.1, ge=0.0, le=1.0, description="probability of replacing a condition by the null one (CFG)"
+    )
+    cache_dir: str | None = Field(None, description="where pre-encoded latents go (default: alternas cache)")
+
+
+class UnitsConfig(_Section):
+    """Which prunable units the experts may skip."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"], description="unit-name globs to include")
+    exclude: list[str] = Field(default_factory=list, description="unit-name globs to exclude")
+    kinds: list[str] | None = Field(None, description="allowed unit kinds; None = all")
+
+
+class ExpertsConfig(_Section):
+    """Temporal experts and how timesteps are routed to them."""
+
+    count: int = Field(4, ge=1, le=64, description="number of experts N_e")
+    routing: Literal["learned", "manual", "static"] = Field(
+        "learned",
+        description="learned: ALTER router; manual: fixed contiguous intervals; static: one expert",
+    )
+    boundaries: list[int] | None = Field(
+        None,
+        description="manual routing: count-1 increasing timestep boundaries; expert e serves "
+        "[b_(e-1), b_e); None = equal splits of the training schedule",
+    )
+
+    @model_validator(mode="after")
+    def _check_routing(self) -> ExpertsConfig:
+        if self.routing == "static" and self.count != 1:
+            raise ValueError(f"`routing: static` uses exactly one expert, got `count: {self.count}`")
+        if self.boundaries is not None:
+            if self.routing != "manual":
+                raise ValueError("`boundaries` only applies to `routing: manual`")
+            if len(self.boundaries) != self.count - 1:
+                raise ValueError(
+                    f"`boundaries` needs count-1 = {self.count - 1} values, got {len(self.boundaries)}"
+                )
+            if any(b <= a for a, b in zip(self.boundaries, self.boundaries[1:])) or any(
+                b <= 0 for b in self.boundaries
+            ):
+                raise ValueError(f"`boundaries` must be positive and increasing, got {self.boundaries}")
+        return self
+
+
+class BudgetConfig(_Section):
+    """The compute budget the hypernetwork is trained towards."""
+
+    macs_share: float = Field(
+        0.5, gt=0.0, le=1.0, description="target MACs per sampler step as a share of the dense backbone"
+    )
+    convention: Literal["macs", "conv_linear"] = Field(
+        "macs", description="macs: conv+linear+attention matmuls; conv_linear: BK-SDM / paper Table 2"
+    )
+
+
+class HypernetConfig(_Section):
+    """Hypernetwork shape and Gumbel relaxation (ALTER reference values)."""
+
+    code_dim: int = Field(64, ge=2, description="width d of the frozen orthogonal expert codes")
+    hidden_dim: int = Field(256, ge=2, description="hidden width of the expert generator MLP")
+    router_hidden_dim: int = Field(64, ge=2, description="hidden width of the temporal router MLP")
+    temperature: float = Field(0.4, gt=0.0, description="Gumbel-sigmoid / Gumbel-softmax temperature")
+    init_offset: float = Field(4.0, description="added to unit logits so every mask starts at 1")
+
+
+class LossConfig(_Section):
+    """Loss weights: backbone ``L_U`` and hypernetwork ``L_H``."""
+
+    denoise: float = Field(0.0, ge=0.0, description="weight of the plain denoising loss")
+    output_kd: float = Field(1.0, ge=0.0, description="weight of output distillation (MSE to teacher)")
+    feature_kd: float = Field(1.0, ge=0.0, description="weight of block-feature distillation")
+    ratio: float = Field(5.0, ge=0.0, description="lambda_ratio of the log-ratio budget loss")
+    balance: float = Field(1.0, ge=0.0, description="lambda_balance of the router load-balance loss")
+    snr_gamma: float | None = Field(None, gt=0.0, description="min-SNR weighting of the denoising loss")
+
+    @model_validator(mode="after")
+    def _check_any(self) -> LossConfig:
+        if self.denoise == 0 and self.output_kd == 0 and self.feature_kd == 0:
+            raise ValueError("at least one of `denoise`, `output_kd`, `feature_kd` must be > 0")
+        return self
+
+
+class TrainConfig(_Section):
+    """The single-stage training schedule."""
+
+    steps: int = Field(600, ge=1, description="total iterations")
+    hypernet_steps: int = Field(
+        400, ge=0, description="T_end: iterations that train the hypernetwork; later ones fine-tune only"
+    )
+    schedule: Literal["single_stage", "two_stage"] = Field(
+        "single_stage",
+        description="single_stage: ALTER (backbone and hypernet alternate); two_stage: hypernet "
+        "alone with the backbone frozen for hypernet_steps, then backbone fine-tuning",
+    )
+    batch_size: int = Field(32, ge=1, description="samples per iteration")
+    lr: float = Field(1e-4, gt=0.0, description="backbone AdamW learning rate")
+    hypernet_lr: float = Field(5e-3, gt=0.0, description="hypernetwork AdamW learning rate")
+    weight_decay: float = Field(1e-2, ge=0.0, description="AdamW weight decay (both optimisers)")
+    warmup_steps: int = Field(20, ge=0, description="linear learning-rate warm-up of the backbone")
+    hypernet_warmup_steps: int = Field(20, ge=0, description="linear warm-up of the hypernetwork")
+    grad_clip: float = Field(1.0, gt=0.0, description="max gradient norm (both optimisers)")
+    seed: int = Field(0, description="seed of every random draw of the run")
+    precision: Precision = Field("fp32", description="autocast dtype on CUDA (CPU always runs fp32)")
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    checkpoint_every: int = Field(100, ge=1, description="iterations between checkpoints")
+    log_every: int = Field(10, ge=1, description="iterations between progress reports")
+    threads: int | None = Field(None, ge=1, description="CPU threads for torch; None = torch default")
+
+    @model_validator(mode="after")
+    def _check_steps(self) -> TrainConfig:
+        if self.hypernet_steps > self.steps:
+            raise ValueError(
+                f"`hypernet_steps` ({self.hypernet_steps}) cannot exceed `steps` ({self.steps})"
+            )
+        return self
+
+
+class EvalConfig(_Section):
+    """How experts and the dense teacher are sampled and scored."""
+
+    scheduler: SchedulerName = Field("ddim", description="diffusers sampler used for evaluation")
+    steps: int = Field(20, ge=1, le=1000, description="sampler steps")
+    num_samples: int = Field(500, ge=2, description="images generated per model for the metrics")
+    batch_size: int = Field(250, ge=1, description="images per sampling batch")
+    guidance_scale: float = Field(
+        1.0, ge=1.0, description="classifier-free guidance; > 1 runs two forwards per step"
+    )
+    seed: int = Field(1234, description="seed of the evaluation noise (same for experts and teacher)")
+    metrics: list[Literal["fid", "accuracy", "psnr", "ssim", "clip"]] = Field(
+        default_factory=lambda: ["fid", "accuracy", "psnr", "ssim"], description="quality metrics"
+    )
+    latency_repeats: int = Field(5, ge=1, description="timed repeats for latency (median)")
+    latency_batch_size: int = Field(16, ge=1, description="images per timed sampling run")
+    prompts_file: str | None = Field(None, description="text file with one evaluation prompt per line")
+    inception_weights: str | None = Field(None, description="local FID Inception weights (real models)")
+    clip_model: str | None = Field(None, description="local CLIP model folder for CLIP score")
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"metrics must not repeat, got {value}")
+        return value
+
+
+class RunConfig(_Section):
+    """Everything one ALTER training + evaluation run needs."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    units: UnitsConfig = Field(default_factory=UnitsConfig)
+    experts: ExpertsConfig = Field(default_factory=ExpertsConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    hypernet: HypernetConfig = Field(default_factory=HypernetConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)

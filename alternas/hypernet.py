@@ -1,0 +1,184 @@
+"""The ALTER hypernetwork: an expert generator (which units each expert keeps) and a temporal router.
+
+Shapes: ``N_e`` experts, ``N_L`` units, ``T`` training timesteps, ``D`` width of the backbone's
+timestep projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import HypernetConfig
+
+__all__ = [
+    "ExpertGenerator",
+    "TemporalRouter",
+    "HyperNetwork",
+    "HypernetSample",
+    "gumbel_sigmoid",
+    "gumbel_softmax",
+]
+
+
+def gumbel_sigmoid(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """Straight-through Gumbel-sigmoid: forward 0/1 (threshold 0.5), backward the relaxed gradient.
+
+    Args:
+        logits (`torch.Tensor` of any shape): keep logits.
+        temperature: relaxation temperature.
+        generator: CPU generator for the logistic noise.
+    """
+    uniform = torch.rand(logits.shape, generator=generator).clamp_(1e-6, 1 - 1e-6).to(logits.device)
+    noise = torch.log(uniform) - torch.log1p(-uniform)  # logistic = difference of two Gumbels
+    soft = torch.sigmoid((logits + noise) / temperature)
+    hard = (soft > 0.5).to(soft.dtype)
+    return hard - soft.detach() + soft
+
+
+def gumbel_softmax(logits: torch.Tensor, temperature: float, generator: torch.Generator) -> torch.Tensor:
+    """Straight-through Gumbel-softmax over the last dim: forward one-hot, backward relaxed."""
+    uniform = torch.rand(logits.shape, generator=generator).clamp_(1e-6, 1 - 1e-6).to(logits.device)
+    gumbel = -torch.log(-torch.log(uniform))
+    soft = torch.softmax((logits + gumbel) / temperature, dim=-1)
+    hard = F.one_hot(soft.argmax(dim=-1), logits.shape[-1]).to(soft.dtype)
+    return hard - soft.detach() + soft
+
+
+class ExpertGenerator(nn.Module):
+    """G: frozen orthogonal codes ``Z`` of shape ``(N_e, N_L, d)`` -> MLP -> unit logits ``(N_e, N_L)``.
+
+    Args:
+        num_experts: ``N_e``.
+        num_units: ``N_L``.
+        config: widths, temperature and the all-on initial offset.
+        seed: seed of the orthogonal codes.
+    """
+
+    def __init__(self, num_experts: int, num_units: int, config: HypernetConfig, seed: int = 0) -> None:
+        super().__init__()
+        codes = torch.empty(num_experts * num_units, config.code_dim)
+        nn.init.orthogonal_(codes, generator=torch.Generator().manual_seed(seed))
+        self.register_buffer("codes", codes.view(num_experts, num_units, config.code_dim))
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(config.code_dim),
+            nn.Linear(config.code_dim, config.hidden_dim),
+            nn.LayerNorm(config.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(config.hidden_dim, 1),
+        )
+        self.init_offset = config.init_offset
+
+    def logits(self) -> torch.Tensor:
+        """Keep logits, shape ``(N_e, N_L)``; ``> 0`` means keep."""
+        return self.mlp(self.codes).squeeze(-1) + self.init_offset
+
+
+class TemporalRouter(nn.Module):
+    """R: projected timestep ``(T, D)`` -> MLP -> expert logits ``(T, N_e)``."""
+
+    def __init__(self, time_dim: int, num_experts: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(time_dim, hidden_dim),
+            nn.LayerNorm(hidden_dim),
+            nn.ReLU(),
+            nn.Linear(hidden_dim, num_experts),
+        )
+
+    def forward(self, time_features: torch.Tensor) -> torch.Tensor:
+        return self.mlp(time_features)
+
+
+@dataclass
+class HypernetSample:
+    """One stochastic draw of the hypernetwork.
+
+    Attributes:
+        unit_masks: straight-through keep masks, shape ``(N_e, N_L)``, forward values 0/1.
+        routing: straight-through one-hot routing, shape ``(T, N_e)``.
+        router_probs: router softmax without noise, shape ``(T, N_e)``; ``None`` for fixed routing.
+    """
+
+    unit_masks: torch.Tensor
+    routing: torch.Tensor
+    router_probs: torch.Tensor | None
+
+    def masks_at(self, timestep_indices: torch.Tensor) -> torch.Tensor:
+        """Per-timestep keep masks ``M[t] = sum_e s[t, e] m[e]``, shape ``(len(indices), N_L)``."""
+        return self.routing[timestep_indices] @ self.unit_masks
+
+
+class HyperNetwork(nn.Module):
+    """Expert generator plus (for ``learned`` routing) temporal router.
+
+    Args:
+        num_experts: ``N_e``.
+        num_units: ``N_L``.
+        time_dim: width ``D`` of the backbone's timestep projection.
+        fixed_assignment (`torch.Tensor` of shape `(T,)`, *optional*): expert per training timestep for
+            ``manual``/``static`` routing; ``None`` for a learned router.
+        config: hypernetwork settings.
+        seed: seed of the frozen codes and the initial weights.
+    """
+
+    def __init__(
+        self,
+        num_experts: int,
+        num_units: int,
+        time_dim: int,
+        fixed_assignment: torch.Tensor | None,
+        config: HypernetConfig,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.num_experts = num_experts
+        self.temperature = config.temperature
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.generator = ExpertGenerator(num_experts, num_units, config, seed=seed)
+            self.router = (
+                TemporalRouter(time_dim, num_experts, config.router_hidden_dim)
+                if fixed_assignment is None
+                else None
+            )
+        if fixed_assignment is not None:
+            self.register_buffer("fixed_assignment", fixed_assignment.long().clone())
+        else:
+            self.fixed_assignment = None
+
+    @property
+    def learns_routing(self) -> bool:
+        """Whether the routing is learned (ALTER) rather than fixed (manual / static)."""
+        return self.router is not None
+
+    def sample(self, time_features: torch.Tensor, generator: torch.Generator) -> HypernetSample:
+        """Draw straight-through masks and routing with Gumbel noise.
+
+        Args:
+            time_features (`torch.Tensor` of shape `(T, D)`): projected training timesteps.
+            generator: CPU generator for the Gumbel noise.
+        """
+        unit_masks = gumbel_sigmoid(self.generator.logits(), self.temperature, generator)  # (N_e, N_L)
+        if self.router is None:
+            routing = F.one_hot(self.fixed_assignment, self.num_experts).to(unit_masks.dtype)
+            return HypernetSample(unit_masks, routing, None)
+        logits = self.router(time_features)  # (T, N_e)
+        routing = gumbel_softmax(logits, self.temperature, generator)
+        return HypernetSample(unit_masks, routing, torch.softmax(logits, dim=-1))
+
+    @torch.no_grad()
+    def harden(self, time_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Deterministic export: thresholded logits and argmax routing, no noise.
+
+        Returns:
+            ``(keep, assignment)``: keep of shape ``(N_e, N_L)`` (float 0/1) and the expert index of
+            every training timestep, shape ``(T,)`` long.
+        """
+        keep = (self.generator.logits() > 0).float()
+        if self.router is None:
+            return keep, self.fixed_assignment.clone()
+        return keep, self.router(time_features).argmax(dim=-1)

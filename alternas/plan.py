@@ -1,0 +1,238 @@
+"""``ExpertPlan``: the experts (which units each keeps), the routing table and their measured MACs.
+
+It is the central artefact of alternas: a trial ends by writing one, the report ranks them, and an
+export ships one beside the fine-tuned weights. It is a readable YAML/JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .exceptions import CheckpointError
+from .macs import CostProfile
+from .routing import routing_intervals
+from .units import UnitSpec
+
+__all__ = ["ExpertPlan", "ExpertInfo", "UnitInfo", "Interval", "SamplerRouting", "MacsSummary"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UnitInfo(_Model):
+    """A prunable unit and its MACs per sample and forward."""
+
+    name: str
+    kind: str
+    macs: float
+
+
+class ExpertInfo(_Model):
+    """One temporal expert."""
+
+    index: int
+    keep: list[str] = Field(description="units this expert runs")
+    skip: list[str] = Field(description="units this expert skips")
+    macs_per_step: float = Field(description="MACs of one forward, per sample, without guidance")
+    macs_share: float = Field(description="macs_per_step as a share of the dense backbone")
+    sampler_steps: int = Field(description="how many sampler steps this expert serves")
+
+
+class Interval(_Model):
+    """A run of consecutive timesteps (in visiting order, high to low) served by one expert."""
+
+    expert: int
+    first: int
+    last: int
+    steps: int
+
+
+class SamplerRouting(_Model):
+    """Routing at the sampler's actual timesteps."""
+
+    scheduler: str
+    steps: int
+    timesteps: list[int] = Field(description="visited timesteps, in order")
+    experts: list[int] = Field(description="expert serving each visited timestep")
+    intervals: list[Interval]
+
+
+class MacsSummary(_Model):
+    """Measured MACs of the plan and of the dense backbone (per sample)."""
+
+    convention: str
+    dense_per_step: float
+    fixed_per_step: float
+    mean_per_step: float = Field(description="mean over the sampler's steps of the routed expert's MACs")
+    share: float = Field(description="mean_per_step / dense_per_step")
+    guidance: bool = Field(description="whether classifier-free guidance doubles every step")
+    generation_total: float = Field(description="sum over sampler steps, x2 with guidance")
+    dense_generation_total: float
+    sample_shape: list[int]
+    condition_length: int
+
+
+class ExpertPlan(_Model):
+    """Experts, routing and MACs of one trained ALTER model."""
+
+    format_version: int = 1
+    backbone: dict[str, Any] = Field(description="class name and source of the backbone")
+    routing_mode: str
+    num_train_timesteps: int
+    units: list[UnitInfo]
+    experts: list[ExpertInfo]
+    train_routing: list[Interval] = Field(description="expert of every training timestep, as intervals")
+    sampler: SamplerRouting
+    macs: MacsSummary
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        units: Sequence[UnitSpec],
+        costs: CostProfile,
+        keep: torch.Tensor,
+        assignment: torch.Tensor,
+        sampler_name: str,
+        sampler_timesteps: Sequence[int],
+        guidance: bool,
+        routing_mode: str,
+        backbone: dict[str, Any],
+        provenance: dict[str, Any] | None = None,
+    ) -> ExpertPlan:
+        """Assemble a plan from a hardened hypernetwork.
+
+        Args:
+            units: the gated units, in mask-column order.
+            costs: their measured MACs.
+            keep (`torch.Tensor` of shape `(N_e, N_L)`): 0/1 keep matrix.
+            assignment (`torch.Tensor` of shape `(T,)`): expert of each training timestep.
+            sampler_name: the evaluation scheduler's name.
+            sampler_timesteps: the timesteps the sampler visits, in order.
+            guidance: whether sampling uses classifier-free guidance.
+            routing_mode: ``learned``, ``manual`` or ``static``.
+            backbone: ``{"class_name": ..., "source": ...}``.
+            provenance: seed, config hash, versions...
+        """
+        keep = keep.detach().float().cpu()
+        assignment = assignment.detach().long().cpu()
+        expert_macs = costs.macs(keep)  # (N_e,)
+        step_experts = [int(assignment[t]) for t in sampler_timesteps]
+        step_macs = [float(expert_macs[e]) for e in step_experts]
+        mean_per_step = sum(step_macs) / len(step_macs)
+        factor = 2.0 if guidance else 1.0
+        names = [unit.name for unit in units]
+        experts = [
+            ExpertInfo(
+                index=e,
+                keep=[n for n, k in zip(names, keep[e]) if k > 0.5],
+                skip=[n for n, k in zip(names, keep[e]) if k <= 0.5],
+                macs_per_step=float(expert_macs[e]),
+                macs_share=float(expert_macs[e]) / costs.dense_macs,
+                sampler_steps=step_experts.count(e),
+            )
+            for e in range(keep.shape[0])
+        ]
+        train_order = list(range(len(assignment) - 1, -1, -1))
+        return cls(
+            backbone=backbone,
+            routing_mode=routing_mode,
+            num_train_timesteps=len(assignment),
+            units=[UnitInfo(name=u.name, kind=u.kind, macs=m) for u, m in zip(units, costs.unit_macs)],
+            experts=experts,
+            train_routing=[
+                Interval(**i) for i in routing_intervals(train_order, [int(assignment[t]) for t in train_order])
+            ],
+            sampler=SamplerRouting(
+                scheduler=sampler_name,
+                steps=len(sampler_timesteps),
+                timesteps=[int(t) for t in sampler_timesteps],
+                experts=step_experts,
+                intervals=[Interval(**i) for i in routing_intervals(sampler_timesteps, step_experts)],
+            ),
+            macs=MacsSummary(
+                convention=costs.convention,
+                dense_per_step=costs.dense_macs,
+                fixed_per_step=costs.fixed_macs,
+                mean_per_step=mean_per_step,
+                share=mean_per_step / costs.dense_macs,
+                guidance=guidance,
+                generation_total=sum(step_macs) * factor,
+                dense_generation_total=costs.dense_macs * len(step_macs) * factor,
+                sample_shape=list(costs.sample_shape),
+                condition_length=costs.condition_length,
+            ),
+            provenance=provenance or {},
+        )
+
+    # ---- views -------------------------------------------------------------------------------
+
+    @property
+    def unit_names(self) -> list[str]:
+        """Unit names in mask-column order."""
+        return [unit.name for unit in self.units]
+
+    def keep_matrix(self) -> torch.Tensor:
+        """0/1 keep matrix, shape ``(N_e, N_L)`` float32."""
+        index = {name: i for i, name in enumerate(self.unit_names)}
+        keep = torch.zeros(len(self.experts), len(self.units))
+        for expert in self.experts:
+            for name in expert.keep:
+                keep[expert.index, index[name]] = 1.0
+        return keep
+
+    def assignment(self) -> torch.Tensor:
+        """Expert of every training timestep ``0..T-1``, shape ``(T,)`` long."""
+        table = torch.full((self.num_train_timesteps,), -1, dtype=torch.long)
+        for interval in self.train_routing:
+            low, high = sorted((interval.first, interval.last))
+            table[low : high + 1] = interval.expert
+        return table
+
+    def experts_in_use(self) -> int:
+        """Number of distinct experts the sampler's steps use."""
+        return len(set(self.sampler.experts))
+
+    # ---- files -------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write the plan as YAML (``.yaml``/``.yml``) or JSON (any other suffix), atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = self.model_dump(mode="json")
+        text = (
+            yaml.safe_dump(data, sort_keys=False, width=100)
+            if path.suffix in (".yaml", ".yml")
+            else json.dumps(data, indent=2)
+        )
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ExpertPlan:
+        """Read a plan written by :meth:`save`.
+
+        Raises:
+            CheckpointError: the file is missing, unreadable or not a valid plan.
+        """
+        path = Path(path)
+        try:
+            text = path.read_text()
+            data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
+            return cls.model_validate(data)
+        except FileNotFoundError as error:
+            raise CheckpointError(f"expert plan `{path}` does not exist") from error
+        except (yaml.YAMLError, json.JSONDecodeError, ValidationError, TypeError) as error:
+            raise CheckpointError(f"`{path}` is not a valid alternas expert plan: {error}") from error

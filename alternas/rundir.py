@@ -1,0 +1,114 @@
+"""Layout of a search run directory, shared by the search driver (writer) and the report/export (readers).
+
+::
+
+    <run dir>/                    e.g. reports/quickstart
+      recipe.yaml                 the resolved recipe the search ran
+      search.json                 search-level facts: recipe hash, seeds, wall time, status
+      trials/<trial id>/          one ALTER run (see alternas.api.RUN_FILES) plus trial.json
+        trial.json                TrialRecord: status, sampled params, seed, metrics, error
+        config.yaml  plan.yaml  metrics.json  history.json  backbone/  samples/  checkpoints/
+      ray/                        Ray Tune's experiment storage (resume state)
+      report.html  report.md  frontier.json  figures/     written by `alternas report`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .exceptions import CheckpointError
+
+__all__ = ["TrialRecord", "SearchRunDir", "TrialStatus"]
+
+TrialStatus = Literal["pending", "running", "finished", "failed"]
+
+
+class TrialRecord(BaseModel):
+    """What a search knows about one trial (``trials/<id>/trial.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trial_id: str
+    status: TrialStatus
+    params: dict[str, Any] = Field(default_factory=dict, description="sampled search values, dotted keys")
+    seed: int
+    attempts: int = Field(1, description="how many times the trial was started (retries, resumes)")
+    error: str | None = Field(None, description="why the trial failed")
+    feasible: bool | None = Field(None, description="whether the trial met the recipe's budget constraints")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="final metrics (metrics.json)")
+    started_at: float | None = Field(None, description="UNIX time")
+    finished_at: float | None = Field(None, description="UNIX time")
+    resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
+
+
+class SearchRunDir:
+    """Paths and records of one search run directory.
+
+    Args:
+        root: the run directory.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def recipe_file(self) -> Path:
+        return self.root / "recipe.yaml"
+
+    @property
+    def search_file(self) -> Path:
+        return self.root / "search.json"
+
+    @property
+    def trials_dir(self) -> Path:
+        return self.root / "trials"
+
+    @property
+    def ray_dir(self) -> Path:
+        return self.root / "ray"
+
+    def trial_dir(self, trial_id: str) -> Path:
+        """Folder of one trial (an :func:`alternas.train_alter` run directory)."""
+        return self.trials_dir / trial_id
+
+    def write_record(self, record: TrialRecord) -> Path:
+        """Write ``trial.json`` atomically (a crash never leaves half a file)."""
+        path = self.trial_dir(record.trial_id) / "trial.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".trial.json.{os.getpid()}.tmp")
+        tmp.write_text(record.model_dump_json(indent=2))
+        tmp.replace(path)
+        return path
+
+    def read_record(self, trial_id: str) -> TrialRecord:
+        """The record of one trial.
+
+        Raises:
+            CheckpointError: it is missing or malformed.
+        """
+        path = self.trial_dir(trial_id) / "trial.json"
+        try:
+            return TrialRecord.model_validate_json(path.read_text())
+        except FileNotFoundError as error:
+            raise CheckpointError(f"trial `{trial_id}` has no record at `{path}`") from error
+        except (ValidationError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"trial record `{path}` is malformed: {error}") from error
+
+    def records(self) -> list[TrialRecord]:
+        """Every trial record, sorted by trial id (malformed ones are skipped)."""
+        records = []
+        for path in sorted(self.trials_dir.glob("*/trial.json")):
+            try:
+                records.append(TrialRecord.model_validate_json(path.read_text()))
+            except (ValidationError, json.JSONDecodeError):
+                continue
+        return records
+
+    def finished(self) -> list[TrialRecord]:
+        """Records of trials that finished (have a plan and metrics)."""
+        return [r for r in self.records() if r.status == "finished"]

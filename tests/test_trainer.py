@@ -1,0 +1,117 @@
+"""The single-stage trainer: exact resume, budget and divergence errors, checkpoints, the digits run."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from alternas.api import prepare_trainer, train_alter
+from alternas.exceptions import BudgetError, CheckpointError, TrainingDiverged
+from alternas.plan import ExpertPlan
+
+
+def _without_time(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_resume_from_checkpoint_is_bit_exact(tiny_digits_run_config, tmp_path):
+    uninterrupted = prepare_trainer(tiny_digits_run_config)
+    uninterrupted.fit()
+
+    first = prepare_trainer(tiny_digits_run_config)
+    for _ in range(3):
+        first.train_step()
+    checkpoint = first.save_checkpoint(tmp_path / "checkpoints")
+    del first  # the process that wrote the checkpoint is gone
+
+    resumed = prepare_trainer(tiny_digits_run_config)
+    resumed.load_checkpoint(checkpoint)
+    assert resumed.step == 3
+    resumed.fit()
+
+    for name, value in uninterrupted.student.state_dict().items():
+        assert torch.equal(value, resumed.student.state_dict()[name]), name
+    for name, value in uninterrupted.hypernet.state_dict().items():
+        assert torch.equal(value, resumed.hypernet.state_dict()[name]), name
+    assert torch.equal(uninterrupted.keep, resumed.keep)
+    assert torch.equal(uninterrupted.assignment, resumed.assignment)
+    after_resume = [row for row in _without_time(uninterrupted.history) if row["step"] > 3]
+    assert after_resume == _without_time(resumed.history) and len(after_resume) == 2
+
+
+def test_checkpoints_rotate_and_the_latest_is_found(tiny_digits_run_config, tmp_path):
+    config = copy.deepcopy(tiny_digits_run_config)
+    config["train"]["checkpoint_every"] = 2
+    trainer = prepare_trainer(config)
+    trainer.fit(checkpoint_dir=tmp_path)
+    folders = sorted(p.name for p in tmp_path.glob("step-*"))
+    assert folders == ["step-00000004", "step-00000006"]
+    assert trainer.latest_checkpoint(tmp_path).name == "step-00000006"
+
+
+def test_corrupted_or_foreign_checkpoint_is_a_clear_error(tiny_digits_run_config, tmp_path):
+    trainer = prepare_trainer(tiny_digits_run_config)
+    path = trainer.save_checkpoint(tmp_path)
+    (path / "trainer.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="corrupted"):
+        trainer.load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="missing trainer.pt"):
+        trainer.load_checkpoint(tmp_path / "nowhere")
+    other = copy.deepcopy(tiny_digits_run_config)
+    other["train"]["lr"] = 0.5
+    good = trainer.save_checkpoint(tmp_path / "good")
+    with pytest.raises(CheckpointError, match="different config"):
+        prepare_trainer(other).load_checkpoint(good)
+
+
+def test_budget_below_fixed_cost_is_rejected_before_training(tiny_digits_run_config):
+    config = copy.deepcopy(tiny_digits_run_config)
+    config["budget"]["macs_share"] = 0.05
+    with pytest.raises(BudgetError, match="`budget.macs_share` = 0.050 of dense MACs cannot be reached"):
+        prepare_trainer(config)
+
+
+def test_non_finite_loss_stops_the_run_with_its_reason(tiny_digits_run_config):
+    trainer = prepare_trainer(tiny_digits_run_config)
+    trainer.training_set.samples[:] = float("nan")
+    with pytest.raises(TrainingDiverged, match="backbone loss became nan at step 0"):
+        trainer.train_step()
+
+
+def test_two_stage_schedule_freezes_the_backbone_while_searching(tiny_digits_run_config):
+    config = copy.deepcopy(tiny_digits_run_config)
+    config["train"]["schedule"] = "two_stage"
+    trainer = prepare_trainer(config)
+    before = {k: v.clone() for k, v in trainer.student.state_dict().items()}
+    metrics = trainer.train_step()
+    assert "loss_backbone" not in metrics and "loss_hypernet" in metrics
+    assert all(torch.equal(v, trainer.student.state_dict()[k]) for k, v in before.items())
+
+
+@pytest.mark.slow
+def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_path):
+    """4 learned experts at 50% of dense MACs: measured hard MACs within 3%, >1 expert used."""
+    config = copy.deepcopy(tiny_digits_run_config)
+    config["experts"] = {"count": 4, "routing": "learned"}
+    config["budget"] = {"macs_share": 0.5}
+    config["train"].update(steps=150, hypernet_steps=120, batch_size=16, log_every=10, checkpoint_every=50,
+                           lr=1e-3, warmup_steps=10, hypernet_warmup_steps=10)
+    config["eval"].update(num_samples=100, batch_size=100, steps=20)
+    result = train_alter(config, run_dir=tmp_path / "run")
+
+    assert result.plan.macs.share == pytest.approx(0.5, rel=0.03)
+    assert result.metrics["macs_share"] == pytest.approx(0.5, rel=0.03)  # measured while sampling
+    assert result.metrics["macs_share"] == pytest.approx(result.plan.macs.share, rel=1e-9)
+    assert result.plan.experts_in_use() > 1 and result.metrics["experts_in_use"] > 1
+    for key in ("fid", "accuracy", "psnr", "ssim", "teacher_fid", "teacher_accuracy", "latency_s",
+                "teacher_latency_s", "speedup"):
+        assert key in result.metrics and result.metrics[key] == result.metrics[key], key  # present, not NaN
+    loaded = ExpertPlan.load(tmp_path / "run" / "plan.yaml")
+    assert loaded.sampler.experts == result.plan.sampler.experts
+    assert torch.equal(loaded.keep_matrix(), result.plan.keep_matrix())
+    assert torch.equal(loaded.assignment()[result.plan.sampler.timesteps],
+                       torch.tensor(result.plan.sampler.experts))
+    assert (tmp_path / "run" / "backbone" / "diffusion_pytorch_model.safetensors").is_file()
+    assert (tmp_path / "run" / "samples" / "experts.png").is_file()
