@@ -226,3 +226,24 @@ class RunConfig(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+class ReportConfig(_Section):
+    """How a search's trials are ranked and which one wins (used by ``alternas report``/``export``)."""
+
+    quality_metric: Literal["fid", "accuracy", "psnr", "ssim", "clip"] = Field(
+        "fid", description="quality axis of the Pareto front (fid: lower is better; others: higher)"
+    )
+    winner: Literal["fewest_macs_within_quality", "best_quality_under_macs", "knee"] = Field(
+        "fewest_macs_within_quality",
+        description="fewest_macs_within_quality: fewest total MACs whose quality is within "
+        "`quality_tolerance` of the teacher's; best_quality_under_macs: best quality with total "
+        "generation MACs <= `macs_budget_share` of the dense teacher's at the same steps; knee: the "
+        "front point farthest from the line joining its ends (normalised axes)",
+    )
+    quality_tolerance: float = Field(
+        0.10, ge=0.0, description="relative quality loss allowed vs the teacher (0.10 = 10%)"
+    )
+    macs_budget_share: float | None = Field(
+        None, gt=0.0, le=1.0, description="total-generation MACs cap for best_quality_under_macs"
+    )
