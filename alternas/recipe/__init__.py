@@ -1,0 +1,36 @@
+"""Recipes: the fixed run settings, the search space, and how a search runs and is judged."""
+
+from .checks import Problem, searchable_fields
+from .costs import Architecture, recipe_architecture, recipe_costs
+from .display import format_macs, render_inspection
+from .inspection import RecipeInspection, inspect_recipe
+from .loading import load_recipe, read_yaml
+from .schema import Recipe, SearchSettings
+from .space import EXPERTS_PARAM, STEPS_PARAM, BudgetSpace, Dimension, ExpertsSpace, Layout, SearchSpace
+from .trials import TrialConfig, resolve_trial, search_params
+
+__all__ = [
+    "Architecture",
+    "BudgetSpace",
+    "Dimension",
+    "EXPERTS_PARAM",
+    "ExpertsSpace",
+    "Layout",
+    "Problem",
+    "Recipe",
+    "RecipeInspection",
+    "STEPS_PARAM",
+    "SearchSettings",
+    "SearchSpace",
+    "TrialConfig",
+    "format_macs",
+    "inspect_recipe",
+    "load_recipe",
+    "read_yaml",
+    "recipe_architecture",
+    "recipe_costs",
+    "render_inspection",
+    "resolve_trial",
+    "search_params",
+    "searchable_fields",
+]

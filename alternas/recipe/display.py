@@ -1,0 +1,127 @@
+"""Rich renderings of a validated recipe: the resolved search space, the unit table and the budgets."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ..report import LOWER_IS_BETTER
+from .inspection import RecipeInspection
+from .space import EXPERTS_PARAM, STEPS_PARAM
+
+__all__ = ["format_macs", "render_inspection"]
+
+
+def format_macs(macs: float) -> str:
+    """MACs with a metric prefix, e.g. ``"760.8 G"``."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if macs >= factor:
+            return f"{macs / factor:.1f} {prefix}"
+    return f"{macs:.0f} "
+
+
+def render_inspection(inspection: RecipeInspection) -> RenderableType:
+    """The resolved recipe: overview, search space, unit table with MACs, budgets, missing inputs."""
+    parts: list[RenderableType] = [_overview(inspection), _space_table(inspection), _unit_table(inspection),
+                                   _budget_table(inspection)]
+    for problem in inspection.missing:
+        parts.append(Text(f"note: `{problem.path}`: {problem.message} (needed by `alternas search`)", style="yellow"))
+    return Group(*parts)
+
+
+def _overview(inspection: RecipeInspection) -> Table:
+    recipe, architecture = inspection.recipe, inspection.architecture
+    search = recipe.search
+    grid = recipe.space.grid_size(recipe.eval.steps)
+    direction = "lower" if recipe.report.quality_metric in LOWER_IS_BETTER else "higher"
+    table = Table.grid(padding=(0, 2))
+    rows = [
+        ("recipe", f"{recipe.name} ({inspection.origin})"),
+        ("description", recipe.description or "-"),
+        ("output", recipe.output_dir),
+        ("backbone", f"{type(architecture.model).__name__} from {recipe.model.backbone}"),
+        ("architecture", architecture.source),
+        ("input", f"sample {tuple(architecture.sample_shape)}, {architecture.condition_length} condition token(s)"),
+        ("objectives", f"{recipe.report.quality_metric} ({direction} is better) and total generation MACs "
+                       f"(lower); feasible when MACs <= budget x {1 + search.budget_tolerance:g}"),
+        ("sampler", f"{search.sampler}, {recipe.planned_trials()} trials (space: "
+                    f"{'continuous' if grid == float('inf') else f'{grid:g} points'}), seed {search.seed}, "
+                    f"{len(search.initial_points)} initial points"),
+        ("resources", f"{search.max_concurrent_trials} concurrent trials x {search.cpus_per_trial:g} CPU, "
+                      f"{search.gpus_per_trial:g} GPU; up to {search.max_retries} restarts of a failed trial"),
+    ]
+    if search.time_limit_s is not None:
+        rows.append(("time limit", f"{search.time_limit_s:g} s"))
+    for key, value in rows:
+        table.add_row(Text(key, style="bold"), Text(str(value)))
+    return table
+
+
+def _space_table(inspection: RecipeInspection) -> Table:
+    recipe = inspection.recipe
+    space = recipe.space
+    table = Table(title="search space", title_justify="left")
+    table.add_column("parameter")
+    table.add_column("values")
+    table.add_column("meaning")
+    layouts = space.experts.layouts()
+    table.add_row(EXPERTS_PARAM, ", ".join(layout.label for layout in layouts),
+                  f"{len(layouts)} expert layouts (count and timestep partition)")
+    budget = space.budget
+    meaning = (
+        "MACs per sampler step / dense" if budget.macs_share is not None
+        else f"total generation MACs / dense at {budget.reference_steps} steps"
+    )
+    table.add_row(budget.param, budget.dimension.describe(), f"{meaning} ({budget.convention})")
+    table.add_row(STEPS_PARAM, ", ".join(str(s) for s in recipe.default_steps()), f"{recipe.eval.scheduler} sampler steps")
+    for path, dimension in space.ranges.items():
+        table.add_row(path, dimension.describe(), "range" if dimension.is_range else "choices")
+    kinds = Counter(unit.kind for unit in inspection.candidates)
+    table.add_row("units", f"{len(inspection.candidates)} of {len(inspection.units)}",
+                  ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    return table
+
+
+def _unit_table(inspection: RecipeInspection) -> Table:
+    costs = inspection.costs
+    macs = dict(zip(costs.unit_names, costs.unit_macs))
+    table = Table(title=f"prunable units ({costs.convention}, per sample and forward)", title_justify="left")
+    for name, justify in (("#", "right"), ("unit", "left"), ("kind", "left"), ("MACs", "right"),
+                          ("share", "right"), ("candidate", "center")):
+        table.add_column(name, justify=justify)
+    for index, unit in enumerate(inspection.units):
+        candidate = unit.name in macs
+        table.add_row(
+            str(index),
+            unit.name,
+            unit.kind,
+            format_macs(macs[unit.name]) if candidate else "-",
+            f"{macs[unit.name] / costs.dense_macs:.1%}" if candidate else "-",
+            "yes" if candidate else "no",
+            style=None if candidate else "dim",
+        )
+    table.caption = (
+        f"dense {format_macs(costs.dense_macs)}MACs, fixed (all candidates skipped) "
+        f"{format_macs(costs.fixed_macs)}MACs = {costs.min_share:.2%} of dense"
+    )
+    return table
+
+
+def _budget_table(inspection: RecipeInspection) -> Table:
+    recipe, costs = inspection.recipe, inspection.costs
+    budget = recipe.space.budget
+    table = Table(title="budgets (feasible: above the fixed cost)", title_justify="left")
+    for name in (budget.param, "steps", "target share / step", "budget MACs / image (no CFG)"):
+        table.add_column(name, justify="right")
+    for value in budget.dimension.extremes():
+        for steps in recipe.default_steps():
+            table.add_row(
+                f"{value:g}",
+                str(steps),
+                f"{budget.target_share(value, steps):.3f}",
+                format_macs(budget.budget_share(value, steps) * costs.dense_macs * steps),
+            )
+    return table

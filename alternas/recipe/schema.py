@@ -1,0 +1,130 @@
+"""The recipe: the fixed run-config sections, the search space, and how the search runs and is judged.
+
+A recipe is one YAML file::
+
+    name: quickstart                  # default: the file name
+    output_dir: reports/quickstart    # default: reports/<name>
+    model: {...}  data: {...}  hypernet: {...}  loss: {...}  train: {...}  eval: {...}
+    space: search_spaces/quickstart.yaml      # or the space inline (see alternas.recipe.space)
+    search: {sampler: nsga2, num_trials: 8, max_concurrent_trials: 2, cpus_per_trial: 1, ...}
+    report: {quality_metric: fid, winner: fewest_macs_within_quality, ...}
+
+The run-config sections are those of :class:`~alternas.config.RunConfig` minus what the space
+searches (``units``, ``experts``, ``budget``); ``train.seed`` is set per trial from ``search.seed``.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..config import (
+    DataConfig,
+    EvalConfig,
+    HypernetConfig,
+    LossConfig,
+    ModelConfig,
+    ReportConfig,
+    RunConfig,
+    TrainConfig,
+)
+from .space import STEPS_PARAM, SearchSpace
+
+__all__ = ["SearchSettings", "Recipe", "SEARCHED_SECTIONS", "FIXED_PER_TRIAL", "numeric_field_type"]
+
+#: run-config sections a recipe may not set directly: the space searches them
+SEARCHED_SECTIONS = ("units", "experts", "budget")
+#: run-config fields set per trial by the search (not searchable through `space.ranges`): what sets them
+FIXED_PER_TRIAL = {
+    "train.seed": "`search.seed` (trial k trains with seed + k)",
+    "train.threads": "`search.cpus_per_trial`",
+    STEPS_PARAM: "`space.steps`",
+}
+
+
+class SearchSettings(BaseModel):
+    """How the search runs: sampler, trial count, concurrency, resources, seed, limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sampler: Literal["nsga2", "tpe", "grid"] = Field(
+        "nsga2",
+        description="nsga2: multi-objective NSGA-II (quality and total MACs); tpe: multi-objective "
+        "TPE; grid: every point of a space of lists",
+    )
+    num_trials: int = Field(16, ge=1, description="trials to run (grid: at most the grid size)")
+    population_size: int = Field(8, ge=2, description="nsga2: trials per generation")
+    startup_trials: int = Field(8, ge=1, description="tpe: random trials before the model is used")
+    max_concurrent_trials: int = Field(2, ge=1, description="trials running at the same time")
+    cpus_per_trial: float = Field(1.0, gt=0, description="CPU cores reserved per trial (also its torch threads)")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs reserved per trial; fractions share a GPU")
+    seed: int = Field(0, description="seed of the sampler; trial k trains with seed `seed + k`")
+    initial_points: list[dict[str, int | float | str]] = Field(
+        default_factory=list,
+        description="points evaluated first, before the sampler proposes (nsga2, tpe): each gives a value "
+        "for every search parameter (`experts`, the budget, `eval.steps`, every range), e.g. a baseline",
+    )
+    time_limit_s: float | None = Field(
+        None, gt=0, description="stop starting and running trials after this many seconds (resumable)"
+    )
+    max_retries: int = Field(
+        1, ge=0, description="restarts of a failed trial from its last checkpoint before it counts as failed"
+    )
+    budget_tolerance: float = Field(
+        0.02,
+        ge=0,
+        description="a trial is feasible when its measured generation MACs exceed its budget by at most "
+        "this share (0.02 = 2%)",
+    )
+
+
+class Recipe(BaseModel):
+    """A validated recipe (see the module docstring for the YAML layout)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="the search's name (default: the recipe file's name)")
+    description: str = Field("", description="free text shown by `alternas validate`")
+    output_dir: str = Field(description="the run directory (default: reports/<name>)")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    hypernet: HypernetConfig = Field(default_factory=HypernetConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    space: SearchSpace
+    search: SearchSettings = Field(default_factory=SearchSettings)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    def base_run_config(self) -> dict[str, Any]:
+        """The fixed run-config sections, as a dict (JSON types)."""
+        return self.model_dump(mode="json", include={"model", "data", "hypernet", "loss", "train", "eval"})
+
+    def default_steps(self) -> list[int]:
+        """The sampler step counts trials use: the space's, or the recipe's ``eval.steps``."""
+        return list(self.space.steps or [self.eval.steps])
+
+    def planned_trials(self) -> int:
+        """Trials the search runs: ``search.num_trials``, at most the grid's size for the grid sampler."""
+        if self.search.sampler == "grid":
+            return int(min(self.search.num_trials, self.space.grid_size(self.eval.steps)))
+        return self.search.num_trials
+
+
+def numeric_field_type(path: str) -> type | None:
+    """``int`` or ``float`` when ``path`` (``section.field``) is a numeric field of a run config, else ``None``."""
+    section_name, _, field_name = path.partition(".")
+    section = RunConfig.model_fields.get(section_name)
+    if section is None or section_name in SEARCHED_SECTIONS or not field_name or "." in field_name:
+        return None
+    field = section.annotation.model_fields.get(field_name)
+    if field is None:
+        return None
+    kinds = {a for a in typing.get_args(field.annotation) if a is not type(None)} or {field.annotation}
+    if kinds == {int}:
+        return int
+    if kinds <= {int, float} and float in kinds:
+        return float
+    return None

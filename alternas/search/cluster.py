@@ -1,0 +1,114 @@
+"""The Ray cluster a search runs on: a local one alternas starts and always stops, or an existing one.
+
+Local (the default): ``ray.init`` with only the CPUs the recipe allows
+(``cpus_per_trial x max_concurrent_trials``), no dashboard and Ray's console output off. A watchdog
+process (:mod:`alternas.search._watchdog`) kills whatever is left of that cluster once the driver is
+gone, so no Ray process survives alternas, however it exits (``kill -9`` included).
+
+Existing cluster: ``--address`` (or ``RAY_ADDRESS``) joins it and alternas only disconnects at the end.
+A cluster started with token authentication (``ray start`` enables it by default) needs, on the machine
+running ``alternas search``, ``RAY_AUTH_MODE=token`` and the cluster's token: ``RAY_AUTH_TOKEN=<token>``,
+``RAY_AUTH_TOKEN_PATH=<file>``, or the file ``~/.ray/auth_token`` (``ray get-auth-token`` prints it on
+the head node). The run directory must be on storage every node can reach (a shared file system);
+the driver's ``ALTERNAS_*`` variables (e.g. ``ALTERNAS_CACHE``) are passed on to the trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import ray
+
+from ..exceptions import ConfigError
+from ..recipe import SearchSettings
+
+__all__ = ["ray_cluster"]
+
+#: the watchdog runs as a plain script, so it starts without importing torch or Ray
+_WATCHDOG = Path(__file__).with_name("_watchdog.py")
+
+#: Ray / Tune settings of a search (a user's own environment wins)
+_RAY_ENVIRONMENT = {
+    # progress results carry training metrics; the objectives come with the trial's last result
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
+    # trials write into the alternas run directory, not Tune's per-trial CSV/JSON/TensorBoard files
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # save Tune's experiment state (trials, sampler) every second instead of every >= 10 s, so that a
+    # driver killed with SIGKILL loses at most a second of trial starts and results on resume
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
+    # trials keep the driver's working directory (every path in a resolved recipe is absolute anyway)
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    # no Tune console output of its own: alternas shows progress
+    "RAY_AIR_NEW_OUTPUT": "0",
+}
+
+
+@contextlib.contextmanager
+def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterator[str]:
+    """Start (or join) Ray for a search and stop (or leave) it on exit, however the block exits.
+
+    Args:
+        settings: the recipe's search settings (CPUs and GPUs a local cluster may use).
+        address: an existing cluster to join (``ray://`` or ``host:port``); ``None`` uses
+            ``RAY_ADDRESS`` when set, else starts a local cluster.
+
+    Yields:
+        ``"local"`` or the joined address.
+    """
+    for key, value in _RAY_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
+    quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        forwarded = {key: value for key, value in os.environ.items() if key.startswith("ALTERNAS_")}
+        try:
+            ray.init(address=address, runtime_env={"env_vars": forwarded}, **quiet)
+        except (ConnectionError, RuntimeError) as error:
+            raise ConfigError(
+                f"cannot join the Ray cluster at `{address}` (--address / RAY_ADDRESS): {error}. A cluster "
+                "with token authentication also needs RAY_AUTH_MODE=token and its token here "
+                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            ) from error
+        _silence_tune()
+        try:
+            yield address
+        finally:
+            ray.shutdown()
+        return
+
+    watchdog = subprocess.Popen(
+        [sys.executable, str(_WATCHDOG), str(os.getpid())],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C on the terminal does not reach it
+    )
+    try:
+        ray.init(
+            num_cpus=math.ceil(settings.cpus_per_trial * settings.max_concurrent_trials),
+            num_gpus=None if settings.gpus_per_trial > 0 else 0,
+            include_dashboard=False,
+            **quiet,
+        )
+        _silence_tune()
+        yield "local"
+    finally:
+        try:
+            ray.shutdown()
+        finally:
+            watchdog.stdin.close()  # the watchdog reaps what is left, then exits
+            watchdog.wait()
+
+
+def _silence_tune() -> None:
+    """Keep Tune's own log lines (trial errors with tracebacks, state snapshots) off the console: the
+    progress display reports every trial, and a failed trial's traceback is in its ``trial.log``."""
+    for name in ("ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)

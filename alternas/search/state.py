@@ -1,0 +1,64 @@
+"""``search.json``: the search-level facts of a run directory (recipe hash, status, counts, front)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..exceptions import CheckpointError
+from ..rundir import SearchRunDir
+
+__all__ = ["SearchState", "SearchStatus"]
+
+#: running: a driver is (or was, if it died) working on it; finished: every planned trial ended;
+#: interrupted: stopped by Ctrl-C / SIGTERM (resumable); stopped: `search.time_limit_s` ran out
+SearchStatus = Literal["running", "finished", "interrupted", "stopped"]
+
+
+class SearchState(BaseModel):
+    """What a search run directory's ``search.json`` holds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    recipe: str = Field(description="the recipe file the search was started from")
+    recipe_hash: str = Field(description="hash of the resolved recipe; a resume must match it")
+    status: SearchStatus = "running"
+    sampler: str
+    seed: int
+    quality_metric: str
+    planned_trials: int
+    finished_trials: int = 0
+    failed_trials: int = 0
+    front: list[str] = Field(default_factory=list, description="trial ids on the Pareto front, by MACs")
+    cluster: str = Field("local", description="`local` or the address of the Ray cluster joined")
+    sessions: int = Field(0, description="how many times the search was started or resumed")
+    created_at: float = Field(default_factory=time.time, description="UNIX time")
+    updated_at: float = Field(default_factory=time.time, description="UNIX time")
+    wall_seconds: float = Field(0.0, description="driver wall time over all sessions")
+
+    @classmethod
+    def read(cls, layout: SearchRunDir) -> SearchState | None:
+        """The state of ``layout``, or ``None`` when it has no ``search.json``.
+
+        Raises:
+            CheckpointError: the file is malformed.
+        """
+        try:
+            return cls.model_validate_json(layout.search_file.read_text())
+        except FileNotFoundError:
+            return None
+        except (ValidationError, json.JSONDecodeError) as error:
+            raise CheckpointError(f"`{layout.search_file}` is malformed: {error}") from error
+
+    def write(self, layout: SearchRunDir) -> None:
+        """Write ``search.json`` atomically."""
+        self.updated_at = time.time()
+        layout.root.mkdir(parents=True, exist_ok=True)
+        tmp = layout.search_file.with_name(f".search.json.{os.getpid()}.tmp")
+        tmp.write_text(self.model_dump_json(indent=2))
+        tmp.replace(layout.search_file)

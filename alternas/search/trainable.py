@@ -1,0 +1,150 @@
+"""The Ray Tune function trainable: one trial = one ALTER run in ``<run dir>/trials/<trial id>/``.
+
+A trial reports progress every ``train.log_every`` iterations and each checkpoint through
+:func:`ray.tune.report`, so Tune persists the checkpoint and a restarted trial (a retry after an
+error, or a resumed search) continues from it. A trial whose record already says ``finished`` (its
+driver died before Tune saved that fact) reports its stored result again instead of training twice.
+Its :class:`~alternas.rundir.TrialRecord` is kept current: running, finished or failed with the reason.
+A trial that raises is restarted by Tune up to ``search.max_retries`` times; one that diverges ends
+as failed at once (training is deterministic, so a retry would diverge again) and reports no
+objectives, which the searcher tells Optuna as a failed trial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from ..api import train_alter
+from ..exceptions import CheckpointError, TrainingDiverged
+from ..recipe import Recipe, resolve_trial
+from ..rundir import SearchRunDir, TrialRecord
+from ..trainer import AlterTrainer, TrainerCallback
+from .objectives import CONSTRAINT_METRIC, OVER_BUDGET_METRIC, Objectives
+from .searcher import SEED_KEY
+
+__all__ = ["run_trial", "PROGRESS_KEYS"]
+
+#: training metrics a progress report carries (when the trainer logged them)
+PROGRESS_KEYS = ("loss_backbone", "loss_hypernet", "macs_share_hard", "macs_share_soft", "experts_in_use")
+_CHECKPOINT_STEP = "step"
+
+
+def run_trial(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
+    """Train and evaluate the trial Tune sampled as ``config``; Tune calls this in a worker.
+
+    Args:
+        config: the sampled values (see :func:`~alternas.recipe.search_params`) and the trial's seed.
+        recipe: the validated recipe.
+        run_dir: the search run directory.
+    """
+    layout = SearchRunDir(run_dir)
+    trial_id = tune.get_context().get_trial_id()
+    trial = resolve_trial(recipe, config, seed=int(config[SEED_KEY]))
+    objectives = Objectives.from_recipe(recipe)
+    previous = _read_previous(layout, trial_id)
+    if previous is not None and previous.status == "finished":
+        tune.report(_final_result(previous.metrics, objectives, trial.run.train.steps))
+        return
+
+    trial_dir = layout.trial_dir(trial_id)
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    record = TrialRecord(
+        trial_id=trial_id,
+        status="running",
+        params=trial.params,
+        seed=trial.run.train.seed,
+        attempts=previous.attempts + 1 if previous is not None else 1,
+        started_at=previous.started_at if previous is not None else time.time(),
+        resumed_from_step=previous.resumed_from_step if previous is not None else None,
+    )
+    with _trial_log(trial_dir / "trial.log"), contextlib.ExitStack() as stack:
+        resume_from, step = _resume_point(trial_dir, stack)
+        if step is not None:
+            record.resumed_from_step = step
+        layout.write_record(record)
+        try:
+            result = train_alter(trial.run, run_dir=trial_dir, callbacks=[_TuneReporter()], resume_from=resume_from)
+        except Exception as error:
+            logging.getLogger("alternas").exception("trial %s failed", trial_id)
+            record.status, record.error, record.finished_at = "failed", f"{type(error).__name__}: {error}", time.time()
+            layout.write_record(record)
+            if not isinstance(error, TrainingDiverged):
+                raise  # Tune retries it from its last checkpoint (search.max_retries)
+            tune.report({"step": trial.run.train.steps, "total_steps": trial.run.train.steps})
+            return  # training is deterministic: a retry would diverge again, so the trial ends here
+    metrics = {**result.metrics, **objectives.budget_metrics(result.metrics, trial.budget_share)}
+    record.status, record.metrics, record.finished_at = "finished", metrics, time.time()
+    record.feasible = metrics[CONSTRAINT_METRIC] <= 0
+    layout.write_record(record)
+    tune.report(_final_result(metrics, objectives, trial.run.train.steps))
+
+
+class _TuneReporter(TrainerCallback):
+    """Reports training progress to Tune, and each checkpoint with it."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def on_step(self, trainer: AlterTrainer, step: int, metrics: dict[str, float], **info: Any) -> None:
+        self._last = _progress(metrics, step, trainer.total_steps)
+        tune.report(self._last)
+
+    def on_checkpoint(self, trainer: AlterTrainer, step: int, path: Path, **info: Any) -> None:
+        checkpoint = tune.Checkpoint.from_directory(path)
+        checkpoint.set_metadata({_CHECKPOINT_STEP: step})
+        tune.report({**self._last, "step": step}, checkpoint=checkpoint)
+
+
+def _progress(metrics: dict[str, float], step: int, total: int) -> dict[str, float]:
+    return {"step": step, "total_steps": total, **{k: metrics[k] for k in PROGRESS_KEYS if k in metrics}}
+
+
+def _final_result(metrics: dict[str, Any], objectives: Objectives, total_steps: int) -> dict[str, Any]:
+    """The trial's last result: the objectives, the constraint, and a few numbers for the display."""
+    keys = [*objectives.metrics, CONSTRAINT_METRIC, OVER_BUDGET_METRIC, "macs_share", "speedup"]
+    return {**{key: metrics[key] for key in keys if key in metrics}, "step": total_steps, "total_steps": total_steps}
+
+
+def _read_previous(layout: SearchRunDir, trial_id: str) -> TrialRecord | None:
+    """The trial's record from an earlier attempt, if any (an unreadable one counts as none)."""
+    path = layout.trial_dir(trial_id) / "trial.json"
+    if not path.is_file():
+        return None
+    try:
+        return layout.read_record(trial_id)
+    except CheckpointError:  # a torn file from a killed worker: start the record over
+        return None
+
+
+def _resume_point(trial_dir: Path, stack: contextlib.ExitStack) -> tuple[Path | None, int | None]:
+    """The newest checkpoint to continue from and its step: Tune's latest or the trial folder's newest
+    (the folder is ahead when the driver died between a checkpoint and Tune's record of it)."""
+    local = AlterTrainer.latest_checkpoint(trial_dir / "checkpoints")
+    local_step = int(local.name.removeprefix("step-")) if local is not None else None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        step = int(checkpoint.get_metadata()[_CHECKPOINT_STEP])
+        if local_step is None or step >= local_step:
+            return Path(stack.enter_context(checkpoint.as_directory())), step
+    return local, local_step
+
+
+@contextlib.contextmanager
+def _trial_log(path: Path):
+    """Copy alternas' log records of this trial into ``path`` (workers' consoles are not shown)."""
+    logger = logging.getLogger("alternas")
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()

@@ -1,0 +1,266 @@
+"""Searches through Ray: end to end, a SIGKILL of the driver and a resume, Ctrl-C, and errors.
+
+Every test checks that no Ray process outlives the search: the processes a search spawned are
+recorded while it runs (Ray rewrites their titles, so they are followed by ancestry) and must all be
+gone shortly after it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from alternas.report import LOWER_IS_BETTER
+from alternas.rundir import SearchRunDir
+from alternas.search import search
+
+from .test_recipe import tiny_recipe
+
+ALTERNAS = str(Path(sys.executable).with_name("alternas"))
+
+
+class RayProcesses:
+    """Records the Ray processes descending from ``pid`` while it runs (a background thread)."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.seen: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> RayProcesses:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for child in self.root.children(recursive=True):
+                    if child.pid not in self.seen and _is_ray(child):
+                        self.seen[child.pid] = child
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.2)
+
+    def assert_all_gone(self, within_s: float = 20.0) -> None:
+        assert self.seen, "the search started no Ray process"
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            alive = [p for p in self.seen.values() if _alive(p)]
+            if not alive:
+                return
+            time.sleep(0.5)
+        pytest.fail(f"Ray processes survived: {[(p.pid, p.cmdline()) for p in alive]}")
+
+
+def _is_ray(process: psutil.Process) -> bool:
+    try:
+        command = " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return command.startswith("ray::") or "/ray/" in command
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def marked_ray_processes(marker: str) -> list[int]:
+    """GCS and raylet processes (whose environment stays readable) carrying ``ALTERNAS_TEST_MARK``."""
+    found = []
+    for process in psutil.process_iter(["name"]):
+        try:
+            if process.info["name"] in ("gcs_server", "raylet") and _alive(process):
+                if process.environ().get("ALTERNAS_TEST_MARK") == marker:
+                    found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def start_search(recipe_file: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """``alternas search`` in a subprocess; returns it and the marker its Ray processes inherit."""
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "ALTERNAS_TEST_MARK": marker, "COLUMNS": "200"}
+    process = subprocess.Popen([ALTERNAS, "search", str(recipe_file), "--no-report", *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return process, marker
+
+
+def wait_for(condition, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the search exited early ({process.returncode}): {process.communicate()}")
+        time.sleep(0.5)
+    pytest.fail("timed out waiting for the search")
+
+
+def brute_force_front(records, metric: str) -> set[str]:
+    """Feasible finished trials that no other one beats on (MACs, quality): the O(n^2) definition."""
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    points = {r.trial_id: (r.metrics["generation_macs"], sign * r.metrics[metric])
+              for r in records if r.status == "finished" and r.feasible}
+    return {
+        trial for trial, (macs, loss) in points.items()
+        if not any(m <= macs and q <= loss and (m < macs or q < loss) for m, q in points.values())
+    }
+
+
+@pytest.mark.slow
+def test_search_end_to_end_through_ray(tmp_path):
+    """A grid over layouts, budgets and a learning rate that diverges: trials complete or fail with their
+    reason, the run directory holds plans and metrics, the front is the non-dominated feasible set."""
+    data = tiny_recipe(tmp_path)
+    data["space"] = {
+        "experts": {"counts": [1, 2], "partitions": ["learned", "static"]},
+        "budget": {"macs_share": [0.6, 0.95]},
+        "ranges": {"train.lr": [1.0e-3, 1.0e12]},
+    }
+    data["train"].update(steps=12, hypernet_steps=10, hypernet_lr=0.05)
+    data["search"] = {"sampler": "grid", "num_trials": 8, "max_concurrent_trials": 2, "cpus_per_trial": 1,
+                      "budget_tolerance": 0.1, "max_retries": 1, "seed": 3}
+    with RayProcesses(os.getpid()) as ray_processes:
+        result = search(data)
+    ray_processes.assert_all_gone()
+
+    layout = SearchRunDir(result.run_dir)
+    assert result.state.status == "finished" and len(result.records) == 8
+    finished = [r for r in result.records if r.status == "finished"]
+    failed = [r for r in result.records if r.status == "failed"]
+    assert {r.params["train.lr"] for r in finished} == {1.0e-3} and len(finished) == 4
+    assert {r.params["train.lr"] for r in failed} == {1.0e12} and len(failed) == 4
+    assert all("TrainingDiverged" in r.error and r.attempts == 1 for r in failed)  # diverged: not retried
+    assert sorted(r.seed for r in result.records) == list(range(3, 11))
+    for record in finished:
+        trial_dir = layout.trial_dir(record.trial_id)
+        assert (trial_dir / "plan.yaml").is_file() and (trial_dir / "metrics.json").is_file()
+        plan = yaml.safe_load((trial_dir / "plan.yaml").read_text())
+        assert len(plan["experts"]) == record.params["experts.count"]
+        assert record.feasible == (record.metrics["macs_over_budget"] <= 0.1)
+    assert {r.feasible for r in finished} == {True, False}  # the 0.6 budget is out of reach in 12 steps
+
+    front = {r.trial_id for r in result.front}
+    assert front and front == brute_force_front(result.records, "fid")
+    state = json.loads(layout.search_file.read_text())
+    assert set(state["front"]) == front and state["finished_trials"] == 4 and state["failed_trials"] == 4
+    assert yaml.safe_load(layout.recipe_file.read_text())["report"]["quality_metric"] == "fid"
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_driver_then_resume(tmp_path):
+    """kill -9 mid-search: no Ray process survives; a resume finishes the recipe's trials, runs no
+    finished trial again, and continues a mid-run trial from its checkpoint."""
+    data = tiny_recipe(tmp_path)
+    data["train"].update(steps=40, hypernet_steps=30, checkpoint_every=5, log_every=5)
+    data["search"]["num_trials"] = 4
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(data))
+    layout = SearchRunDir(data["output_dir"])
+
+    def mid_training(trial_id: str) -> bool:
+        steps = [int(p.name.removeprefix("step-")) for p in layout.trial_dir(trial_id).glob("checkpoints/step-*")]
+        return bool(steps) and max(steps) <= 25  # checkpointed, and far from its evaluation
+
+    def finished_and_checkpointed() -> bool:
+        records = layout.records()
+        return any(r.status == "finished" for r in records) and any(
+            r.status == "running" and mid_training(r.trial_id) for r in records
+        )
+
+    process, marker = start_search(recipe_file)
+    with RayProcesses(process.pid) as ray_processes:
+        wait_for(finished_and_checkpointed, 600, process)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    ray_processes.assert_all_gone()
+    assert not marked_ray_processes(marker)
+    before = {r.trial_id: r for r in layout.records()}
+    checkpointed = {t for t, r in before.items()
+                    if r.status == "running" and list(layout.trial_dir(t).glob("checkpoints/step-*"))}
+
+    process, marker = start_search(recipe_file, "--resume")
+    with RayProcesses(process.pid) as ray_processes:
+        out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, out + err
+    ray_processes.assert_all_gone()
+    after = {r.trial_id: r for r in layout.records()}
+    assert sum(r.status == "finished" for r in after.values()) == 4
+    for trial_id, record in before.items():
+        if record.status == "finished":  # kept as it was: not trained again
+            assert after[trial_id].attempts == 1 and after[trial_id].finished_at == record.finished_at
+    continued = [after[t] for t in checkpointed]
+    assert continued and all(r.status == "finished" and r.attempts == 2 for r in continued)
+    assert all(r.resumed_from_step is not None and r.resumed_from_step >= 5 for r in continued)
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_cleanly_and_an_error_leaves_no_ray(tmp_path):
+    """SIGINT: exit 130 with the resume command, trials left pending, no Ray process. Then a resume that
+    fails after Ray started (a damaged Ray state): exit 2, one message, no Ray process."""
+    data = tiny_recipe(tmp_path)
+    data["train"].update(steps=200, hypernet_steps=100, checkpoint_every=20, log_every=5)
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(data))
+    layout = SearchRunDir(data["output_dir"])
+
+    process, marker = start_search(recipe_file)
+    with RayProcesses(process.pid) as ray_processes:
+        wait_for(lambda: any(r.status == "running" for r in layout.records()), 600, process)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, out + err
+    assert f"resume with: alternas search {recipe_file} --resume" in " ".join(err.split())
+    assert "Traceback" not in out + err
+    ray_processes.assert_all_gone()
+    assert not marked_ray_processes(marker)
+    assert json.loads(layout.search_file.read_text())["status"] == "interrupted"
+    assert {r.status for r in layout.records()} <= {"pending", "finished"}
+
+    (layout.ray_dir / "tuner.pkl").write_bytes(b"damaged")
+    process, marker = start_search(recipe_file, "--resume")
+    with RayProcesses(process.pid) as ray_processes:
+        out, err = process.communicate(timeout=300)
+    assert process.returncode == 2, out + err
+    assert "cannot restore the search state" in err and "Traceback" not in out + err
+    ray_processes.assert_all_gone()
+    assert not marked_ray_processes(marker)
+
+
+def test_an_existing_search_needs_resume_or_overwrite(tmp_path, monkeypatch, capsys):
+    from .test_cli_validate import run_cli
+
+    data = tiny_recipe(tmp_path)
+    layout = SearchRunDir(data["output_dir"])
+    layout.root.mkdir(parents=True)
+    layout.search_file.write_text(json.dumps({
+        "name": "tiny", "recipe": "x", "recipe_hash": "0", "sampler": "nsga2", "seed": 0,
+        "quality_metric": "fid", "planned_trials": 4,
+    }))
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(data))
+    code, output = run_cli(monkeypatch, capsys, "search", str(recipe_file))
+    assert code == 2 and "pass --resume to continue it, or --overwrite" in output
+    code, output = run_cli(monkeypatch, capsys, "search", str(recipe_file), "--resume")
+    assert code == 2 and "started from a different recipe" in output

@@ -1,0 +1,86 @@
+"""Search pieces without Ray: the Optuna searcher (seeds, constraints), objectives, the live display."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from alternas.recipe import load_recipe
+from alternas.rundir import SearchRunDir, TrialRecord
+from alternas.search import Objectives
+from alternas.search.progress import SearchDisplay
+from alternas.search.searcher import SEED_KEY, make_searcher
+
+from .test_recipe import tiny_recipe
+
+
+def test_searcher_seeds_trials_and_keeps_over_budget_trials_off_the_front(tmp_path):
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    searcher = make_searcher(recipe)
+    configs = [searcher.suggest(f"t{i}") for i in range(4)]
+    assert [c[SEED_KEY] for c in configs] == [0, 1, 2, 3]
+    assert all(c["experts"] in {"static", "2 learned", "2 manual", "3 learned", "3 manual"} for c in configs)
+    # t0 is the best on both objectives but 30% over its budget; t3 diverged (no objectives)
+    searcher.on_trial_complete("t0", {"fid": 1.0, "generation_macs": 1.0, "budget_constraint": 0.3})
+    searcher.on_trial_complete("t1", {"fid": 2.0, "generation_macs": 3.0, "budget_constraint": -0.1})
+    searcher.on_trial_complete("t2", {"fid": 3.0, "generation_macs": 2.0, "budget_constraint": 0.0})
+    searcher.on_trial_complete("t3", {"step": 6})
+    study = searcher._ot_study  # white box: what the sampler and Optuna's own front see
+    assert sorted(t.number for t in study.best_trials) == [1, 2]
+    assert study.trials[3].state.name == "FAIL"
+
+
+def test_initial_points_come_first(tmp_path):
+    data = tiny_recipe(tmp_path)
+    point = {"experts": "3 manual", "budget.macs_share": 0.8, "eval.steps": 4}
+    data["search"]["initial_points"] = [point]
+    searcher = make_searcher(load_recipe(data))
+    assert searcher.suggest("first") == {**point, SEED_KEY: 0}
+
+
+def test_objectives_budget_and_front(tmp_path):
+    objectives = Objectives("fid", tolerance=0.05)
+    budget = objectives.budget_metrics({"generation_macs": 66.0, "teacher_generation_macs": 100.0}, 0.6)
+    assert budget["budget_generation_macs"] == pytest.approx(60.0)
+    assert budget["macs_over_budget"] == pytest.approx(0.1) and budget["budget_constraint"] == pytest.approx(0.05)
+
+    def record(trial_id, fid, macs, feasible=True, status="finished"):
+        return TrialRecord(trial_id=trial_id, status=status, seed=0, feasible=feasible,
+                           metrics={"fid": fid, "accuracy": fid, "generation_macs": macs})
+
+    records = [record("a", 3.0, 10.0), record("b", 2.0, 20.0), record("c", 2.5, 25.0), record("d", 1.0, 5.0, False),
+               record("e", 0.5, 1.0, status="failed"), record("f", 2.0, 20.0)]
+    assert [r.trial_id for r in objectives.front(records)] == ["a", "b", "f"]
+    assert [r.trial_id for r in Objectives("accuracy", 0.0).front(records)] == ["a"]
+
+
+def test_display_draws_rows_progress_and_front(tmp_path):
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    layout = SearchRunDir(recipe.output_dir)
+    config = {"experts": "2 learned", "budget.macs_share": 0.6, "eval.steps": 4, SEED_KEY: 0}
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=160)
+    with SearchDisplay(recipe, layout, terminal) as display:
+        display.trial_started("aaaa", config)
+        display.trial_result("aaaa", config, {"step": 3, "total_steps": 6, "loss_backbone": 0.25,
+                                              "macs_share_hard": 0.7})
+        layout.write_record(TrialRecord(trial_id="bbbb", status="finished", seed=1, feasible=True,
+                                        params={"experts.count": 1, "experts.routing": "static",
+                                                "budget.macs_share": 0.8, "eval.steps": 4},
+                                        metrics={"fid": 12.5, "generation_macs": 2.0e7, "macs_share": 0.79}))
+        display.trial_started("bbbb", config)
+        display.trial_finished("bbbb")
+        rendered = Console(file=io.StringIO(), width=160, record=True)
+        rendered.print(display.render())
+        text = rendered.export_text()
+    assert "1/4 trials done (0 failed), 1 running" in text
+    assert "aaaa" in text and "3/6" in text and "0.2500" in text and "0.700" in text
+    assert "bbbb *" in text and "static, macs_share=0.8, 4 steps" in text and "12.5" in text
+    assert "front (* above): bbbb (12.5, 20.0 M)" in text
+
+    plain = Console(file=io.StringIO(), width=200)
+    with SearchDisplay(recipe, layout, plain) as display:  # the finished trial is known from its record
+        display.trial_started("cccc", config)
+    lines = plain.file.getvalue()
+    assert "trial cccc started: 2 learned, macs_share=0.6, 4 steps" in lines
