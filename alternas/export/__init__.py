@@ -1,0 +1,50 @@
+"""Export a searched ALTER model as a diffusers-loadable model that really skips layers, and run it.
+
+* :func:`export_experts` writes an export folder from a search run directory (the report's winner
+  by default) or from a single ``alternas train`` run;
+* :func:`load_experts` loads it back (a pipeline, or the routed backbone alone);
+* :func:`generate_images` samples from an exported pipeline;
+* the routed model classes (:class:`RoutedUNet2DConditionModel`, :class:`RoutedUNet2DModel`,
+  :class:`RoutedDiTTransformer2DModel`) are diffusers models, drop-in backbones for
+  ``StableDiffusionPipeline`` / ``DiTPipeline`` (``import alternas.export`` before
+  ``DiffusionPipeline.from_pretrained`` of an export, so diffusers can find them).
+"""
+
+from .generate import condition_kind, default_conditions, generate_images, save_images
+from .handmade import plan_from_masks
+from .loading import load_experts, read_expert_config
+from .modeling import (
+    ROUTED_CLASSES,
+    RoutedDiTTransformer2DModel,
+    RoutedExpertsMixin,
+    RoutedUNet2DConditionModel,
+    RoutedUNet2DModel,
+    expert_config_from_plan,
+    routed_class_for,
+    routed_from_plan,
+)
+from .pipeline_digits import AlternasDigitsPipeline
+from .writer import EXPERT_CONFIG_FILE, ExportResult, export_experts, export_plan
+
+__all__ = [
+    "EXPERT_CONFIG_FILE",
+    "ROUTED_CLASSES",
+    "AlternasDigitsPipeline",
+    "ExportResult",
+    "RoutedDiTTransformer2DModel",
+    "RoutedExpertsMixin",
+    "RoutedUNet2DConditionModel",
+    "RoutedUNet2DModel",
+    "condition_kind",
+    "default_conditions",
+    "export_experts",
+    "export_plan",
+    "expert_config_from_plan",
+    "generate_images",
+    "load_experts",
+    "plan_from_masks",
+    "read_expert_config",
+    "routed_class_for",
+    "routed_from_plan",
+    "save_images",
+]

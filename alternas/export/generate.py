@@ -1,0 +1,128 @@
+"""Generate images with an exported pipeline, in batches, and save them as a grid or a folder."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+
+from ..exceptions import ConfigError
+from ..images import image_grid, save_image_grid
+
+__all__ = ["condition_kind", "default_conditions", "generate_images", "save_images"]
+
+
+def condition_kind(pipeline: DiffusionPipeline) -> str:
+    """``"class_labels"`` or ``"prompt"``: how ``pipeline`` is conditioned (read from its ``__call__``).
+
+    Raises:
+        ConfigError: the pipeline takes neither.
+    """
+    parameters = inspect.signature(pipeline.__call__).parameters
+    for kind in ("class_labels", "prompt"):
+        if kind in parameters:
+            return kind
+    raise ConfigError(
+        f"`{type(pipeline).__name__}` takes neither class labels nor prompts; alternas cannot drive it"
+    )
+
+
+def default_conditions(pipeline: DiffusionPipeline, count: int) -> list[int]:
+    """``count`` class labels cycling through every class (class-conditional pipelines only).
+
+    Raises:
+        ConfigError: the pipeline is text-conditioned (prompts must be given).
+    """
+    if condition_kind(pipeline) == "prompt":
+        raise ConfigError("this export is text-conditioned: pass at least one --prompt")
+    classes = getattr(pipeline, "num_classes", None)
+    if (
+        classes is None
+    ):  # DiTPipeline: the transformer's class-embedding table (the last row is the null class)
+        classes = int(pipeline.transformer.config.num_embeds_ada_norm)
+    return [i % classes for i in range(count)]
+
+
+def generate_images(
+    pipeline: DiffusionPipeline,
+    conditions: Sequence[int | str],
+    *,
+    steps: int,
+    guidance_scale: float,
+    seed: int = 0,
+    batch_size: int = 16,
+) -> torch.Tensor:
+    """One image per condition, generated ``batch_size`` at a time.
+
+    Args:
+        pipeline: an exported pipeline (see :func:`~alternas.export.load_experts`).
+        conditions: class labels (class-conditional pipelines) or prompts (text-conditioned ones).
+        steps: sampler steps.
+        guidance_scale: classifier-free guidance (1 = off).
+        seed: seed of the initial noise; the same seed and batch size give the same images.
+        batch_size: images per pipeline call.
+
+    Returns:
+        `torch.Tensor` of shape `(N, C, H, W)`, float in ``[0, 1]``, on the CPU.
+
+    Raises:
+        ConfigError: a condition does not fit the pipeline (e.g. a label out of range).
+    """
+    kind = condition_kind(pipeline)
+    if kind == "class_labels":
+        try:
+            conditions = [int(c) for c in conditions]
+        except ValueError as error:
+            raise ConfigError(
+                f"this export is class-conditional; labels must be integers, got {list(conditions)}"
+            ) from error
+    else:
+        conditions = [str(c) for c in conditions]
+    generator = torch.Generator("cpu").manual_seed(seed)
+    batches = []
+    for start in range(0, len(conditions), batch_size):
+        chunk = conditions[start : start + batch_size]
+        try:
+            output = pipeline(
+                **{kind: chunk},
+                num_inference_steps=steps,
+                guidance_scale=guidance_scale,
+                generator=generator,
+                output_type="np",
+            )
+        except ValueError as error:  # diffusers pipelines report bad inputs as ValueError
+            raise ConfigError(f"the pipeline rejected the request: {error}") from error
+        images = torch.from_numpy(np.asarray(output.images, dtype=np.float32))  # (B, H, W, C)
+        batches.append(images.permute(0, 3, 1, 2))
+    return torch.cat(batches).clamp(0, 1)
+
+
+def save_images(
+    images: torch.Tensor, conditions: Sequence[int | str], out: str | Path, scale: int = 1
+) -> list[Path]:
+    """Save ``images`` (``[0, 1]``, ``(N, C, H, W)``) as one grid (``out`` ends in ``.png``) or a folder.
+
+    Args:
+        images: the images.
+        conditions: the label or prompt of each image (used in the file names of a folder).
+        out: ``grid.png`` for one grid, any other path for a folder of ``0000-<condition>.png`` files.
+        scale: integer nearest-neighbour upscaling (tiny digits are 8 px).
+    """
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        columns = int(np.ceil(np.sqrt(len(images))))
+        return [save_image_grid(images, out, columns=columns, scale=scale)]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, (image, condition) in enumerate(zip(images, conditions)):
+        picture = image_grid(image[None], columns=1, scale=scale, padding=0)
+        name = re.sub(r"[^A-Za-z0-9]+", "-", str(condition)).strip("-")[:40] or "image"
+        path = out / f"{index:04d}-{name}.png"
+        picture.save(path)
+        paths.append(path)
+    return paths

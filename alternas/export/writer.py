@@ -1,0 +1,280 @@
+"""Export a trial as a diffusers-loadable model: expert config, fine-tuned weights and a runtime.
+
+The export folder holds:
+
+* ``experts.yaml``: the expert config (each expert's kept and skipped units, the routing as timestep
+  intervals for the sampler and for the whole training schedule, per-expert and total MACs, metrics,
+  provenance); it is an :class:`~alternas.plan.ExpertPlan` file with an explanatory header;
+* the routed backbone (``unet/`` or ``transformer/``): ``config.json`` + safetensors weights, loadable
+  with ``RoutedUNet2DConditionModel.from_pretrained`` (and friends);
+* for the built-in digits model a full :class:`~alternas.export.pipeline_digits.AlternasDigitsPipeline`
+  (``model_index.json``, ``label_encoder/``, ``scheduler/``); for a backbone taken from a diffusers
+  pipeline (Stable Diffusion, DiT) that pipeline with the routed backbone swapped in and the search's
+  sampler as its scheduler; for a bare backbone the routed model alone;
+* ``README.md``: how to load and run it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from diffusers import DiffusionPipeline
+from pydantic import ValidationError
+from torch import nn
+
+from ..api import RUN_FILES
+from ..config import RunConfig
+from ..exceptions import BackboneError, CheckpointError
+from ..plan import ExpertPlan
+from ..rundir import SearchRunDir
+from .modeling import routed_from_plan
+
+__all__ = ["EXPERT_CONFIG_FILE", "ExportResult", "export_experts", "export_plan"]
+
+#: the expert config file of an export folder
+EXPERT_CONFIG_FILE = "experts.yaml"
+
+#: pipeline component holding each backbone class
+_COMPONENTS = {"UNet2DConditionModel": "unet", "UNet2DModel": "unet", "DiTTransformer2DModel": "transformer"}
+#: a diffusers pipeline each routed backbone class drops into
+_DROP_IN = {
+    "UNet2DConditionModel": "StableDiffusionPipeline",
+    "UNet2DModel": "DDPMPipeline",
+    "DiTTransformer2DModel": "DiTPipeline",
+}
+
+_HEADER = """\
+# alternas expert config: the experts of one ALTER model and how timesteps are routed to them.
+#   units             the prunable units (mask columns) with their MACs per sample and forward
+#   experts           per expert: units it keeps and skips, MACs per step, sampler steps it serves
+#   sampler           routing at the sampler's timesteps (scheduler, steps, intervals in visiting order)
+#   train_routing     the expert of every training timestep, as intervals (high t = noisy first)
+#   macs              measured MACs of the routed model and of the dense backbone ({convention})
+#   metrics           quality, MACs and latency measured for the experts and the dense teacher
+#   provenance        where this model came from (run, trial, seed, versions)
+# Load the model with `alternas.load_experts("{folder}")`; see README.md.
+"""
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_experts` wrote.
+
+    Attributes:
+        out_dir: the export folder.
+        plan: the exported experts and routing (as written to ``experts.yaml``).
+        component: the backbone's folder inside ``out_dir`` (``unet`` or ``transformer``).
+        pipeline: the pipeline class written (``model_index.json``), ``None`` for a bare backbone.
+        trial_id: the exported trial (``None`` for a single ``alternas train`` run).
+        reason: why this trial (the report's winner message, or "chosen with --trial").
+    """
+
+    out_dir: Path
+    plan: ExpertPlan
+    component: str
+    pipeline: str | None
+    trial_id: str | None
+    reason: str
+
+
+def export_experts(
+    run_dir: str | Path, out_dir: str | Path, trial_id: str | None = None, overwrite: bool = False
+) -> ExportResult:
+    """Export one trial of a search (the report's winner by default) or a single training run.
+
+    Args:
+        run_dir: a search run directory, or the output of ``alternas train``.
+        out_dir: the export folder to create.
+        trial_id: the trial to export; ``None`` exports the winner of the run's report.
+        overwrite: replace ``out_dir`` if it exists.
+
+    Raises:
+        CheckpointError: the run has no finished trial, the trial is unknown or unfinished, there is
+            no winner, its files are missing, or ``out_dir`` exists without ``overwrite``.
+    """
+    trial_dir, chosen, reason = _resolve_trial(Path(run_dir), trial_id)
+    plan = ExpertPlan.load(trial_dir / RUN_FILES["plan"])
+    config = _read_config(trial_dir / RUN_FILES["config"])
+    provenance = {
+        "exported_from": str(Path(run_dir).resolve()),
+        "trial": chosen,
+        "exported_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "model": config.model.model_dump(mode="json", exclude_defaults=True),
+    }
+    plan = plan.model_copy(update={"provenance": {**plan.provenance, **provenance}})
+    result = export_plan(plan, trial_dir / RUN_FILES["backbone"], config, out_dir, overwrite=overwrite)
+    return dataclasses.replace(result, trial_id=chosen, reason=reason)
+
+
+def export_plan(
+    plan: ExpertPlan,
+    backbone_dir: str | Path,
+    config: RunConfig,
+    out_dir: str | Path,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write the export folder for ``plan`` and the fine-tuned backbone saved in ``backbone_dir``.
+
+    Args:
+        plan: the experts and routing.
+        backbone_dir: the fine-tuned backbone (``save_pretrained`` folder).
+        config: the run's config (its ``model`` section says where the rest of the pipeline comes from).
+        out_dir: the export folder to create.
+        overwrite: replace ``out_dir`` if it exists.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise CheckpointError(
+            f"export folder `{out_dir}` already exists and is not empty; pass --overwrite to replace it"
+        )
+    class_name = plan.backbone["class_name"]
+    component = config.model.subfolder or _COMPONENTS[class_name]
+    routed = routed_from_plan(backbone_dir, plan)
+    pipeline = _build_pipeline(plan, routed, component, config)
+    pipeline_name = type(pipeline).__name__ if pipeline is not None else None
+    staging = out_dir.with_name(out_dir.name + ".partial")  # a crash never leaves a half-written export
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        if pipeline is not None:
+            pipeline.save_pretrained(staging, safe_serialization=True)
+        else:
+            routed.save_pretrained(staging / component, safe_serialization=True)
+        header = _HEADER.format(convention=plan.macs.convention, folder=out_dir.as_posix())
+        (staging / EXPERT_CONFIG_FILE).write_text(
+            header + yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False, width=100)
+        )
+        (staging / "README.md").write_text(_readme(plan, component, pipeline_name, routed, out_dir))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    staging.replace(out_dir)
+    return ExportResult(out_dir, plan, component, pipeline_name, trial_id=None, reason="exported plan")
+
+
+def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | None, str]:
+    """``(trial folder, trial id, why)`` for a search run directory or a single training run."""
+    if (run_dir / RUN_FILES["plan"]).is_file():
+        if trial_id is not None:
+            raise CheckpointError(
+                f"`{run_dir}` is a single training run, not a search; drop --trial {trial_id}"
+            )
+        return run_dir, None, "single training run"
+    if trial_id is None:
+        from ..report import build_report
+
+        report = build_report(run_dir)
+        if report.winner.trial_id is None:
+            raise CheckpointError(report.winner.message)
+        winner = report.winner.trial_id
+        return SearchRunDir(run_dir).trial_dir(winner), winner, report.winner.message
+    layout = SearchRunDir(run_dir)
+    if not (layout.trial_dir(trial_id) / "trial.json").is_file():
+        known = ", ".join(r.trial_id for r in layout.records()) or "none"
+        raise CheckpointError(f"`{run_dir}` has no trial `{trial_id}`; its trials are: {known}")
+    record = layout.read_record(trial_id)
+    if record.status != "finished":
+        raise CheckpointError(
+            f"trial `{trial_id}` is {record.status}"
+            + (f" ({record.error.strip().splitlines()[-1]})" if record.error else "")
+            + "; only finished trials can be exported"
+        )
+    return layout.trial_dir(trial_id), trial_id, "chosen with --trial"
+
+
+def _read_config(path: Path) -> RunConfig:
+    try:
+        return RunConfig.model_validate(yaml.safe_load(path.read_text()))
+    except FileNotFoundError as error:
+        raise CheckpointError(f"run config `{path}` is missing; the trial folder is incomplete") from error
+    except (yaml.YAMLError, ValidationError) as error:
+        raise CheckpointError(f"run config `{path}` is not a valid alternas run config: {error}") from error
+
+
+def _build_pipeline(
+    plan: ExpertPlan, routed: nn.Module, component: str, config: RunConfig
+) -> DiffusionPipeline | None:
+    """The pipeline to save around ``routed``, or ``None`` when the backbone did not come with one."""
+    from ..evaluation.sampling import make_scheduler
+
+    if config.model.backbone == "builtin:digits":
+        from ..bundle import load_bundle
+        from .pipeline_digits import AlternasDigitsPipeline
+
+        bundle = load_bundle(config.model)
+        return AlternasDigitsPipeline(
+            unet=routed,
+            label_encoder=bundle.extras["label_encoder"],
+            scheduler=make_scheduler(plan.sampler.scheduler, bundle.scheduler_config),
+            default_num_inference_steps=plan.sampler.steps,
+            default_guidance_scale=float(plan.metrics.get("guidance_scale", 1.0)),
+        )
+    from ..pipelines.hub import read_model_index, resolve_pipeline_dir
+
+    directory = resolve_pipeline_dir(config.model.backbone, config.model.local_files_only)
+    index = read_model_index(directory)
+    if index is None:  # a lone model folder
+        return None
+    absent = {  # parts listed in model_index.json but not on disk (e.g. a safety checker never downloaded)
+        name: None
+        for name, entry in index.items()
+        if isinstance(entry, list)
+        and len(entry) == 2
+        and entry[0] is not None
+        and not (directory / name).is_dir()
+    }
+    try:
+        pipeline = DiffusionPipeline.from_pretrained(
+            directory, local_files_only=True, **absent, **{component: routed}
+        )
+    except (OSError, ValueError) as error:
+        raise BackboneError(f"cannot load the base pipeline `{directory}` to export into: {error}") from error
+    pipeline.scheduler = make_scheduler(plan.sampler.scheduler, dict(pipeline.scheduler.config))
+    return pipeline
+
+
+def _readme(plan: ExpertPlan, component: str, pipeline: str | None, routed: nn.Module, out_dir: Path) -> str:
+    routed_class = type(routed).__name__
+    experts = len(plan.experts)
+    lines = [
+        f"# ALTER experts ({plan.backbone['class_name']}, {experts} expert{'s' if experts != 1 else ''})",
+        "",
+        f"Routed {plan.backbone['class_name']} exported by alternas: one set of fine-tuned weights, "
+        f"{experts} temporal expert(s) that each skip some units, routed by the timestep of every call. "
+        f"Mean MACs per sampler step: {plan.macs.share:.3f}x the dense model ({plan.sampler.scheduler}, "
+        f"{plan.sampler.steps} steps). `{EXPERT_CONFIG_FILE}` lists every expert and the routing table.",
+        "",
+        "Loading needs `alternas` installed (it defines the routed model class); nothing is downloaded.",
+        "",
+        "```python",
+        "import alternas",
+        "",
+        f'model = alternas.load_experts("{out_dir.as_posix()}")',
+    ]
+    if pipeline == "AlternasDigitsPipeline":
+        lines += ['images = model(class_labels=[0, 1, 2, 3], output_type="pil").images', "```"]
+    elif pipeline is not None:
+        lines += [f"# a {pipeline} whose `{component}` is a {routed_class}", "```"]
+    else:
+        lines += [
+            f"# a {routed_class}; use it as the `{component}` of the matching diffusers pipeline:",
+            "from diffusers import DiffusionPipeline",
+            f'pipe = DiffusionPipeline.from_pretrained("<base model>", {component}=model)',
+            "```",
+        ]
+    lines += [
+        "",
+        f"In plain diffusers code: `import alternas.export` and then "
+        f'`{routed_class}.from_pretrained("{out_dir.as_posix()}", subfolder="{component}")` is a drop-in '
+        f"`{component}` for `{_DROP_IN[plan.backbone['class_name']]}` and the like. The sampler's timesteps "
+        f"route the experts, so use the scheduler and step count the routing was searched for "
+        f"({plan.sampler.scheduler}, {plan.sampler.steps} steps); other step counts work but visit timesteps the search did not score.",
+        "",
+    ]
+    return "\n".join(lines)

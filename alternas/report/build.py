@@ -1,0 +1,214 @@
+"""Build a :class:`Report` from a search run directory: fronts, roles, teacher references, winner, protocol."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ReportConfig
+from ..exceptions import ConfigError
+from .front import pareto_front
+from .protocol import describe_protocol
+from .trials import (
+    LOWER_IS_BETTER,
+    TeacherReference,
+    TrialEntry,
+    read_report_config,
+    read_trials,
+    teacher_references,
+)
+from .winner import WinnerChoice, choose_winner
+
+__all__ = ["Report", "build_report"]
+
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class Report:
+    """Everything a report shows, before rendering.
+
+    Attributes:
+        run_dir: the search run directory.
+        config: the report section used (quality metric, winner rule).
+        entries: every trial, with its role.
+        teachers: the dense teacher at each sampler setting the trials used.
+        front: ids of the quality-vs-MACs Pareto front, by increasing MACs.
+        latency_front: ids of the quality-vs-latency Pareto front, by increasing latency.
+        winner: the recommended trial and why.
+        protocol: ``(label, value)`` rows describing how every number was measured.
+        generated_at: ISO time the report was built.
+        figures: figure name -> path relative to ``run_dir`` (filled when written).
+    """
+
+    run_dir: Path
+    config: ReportConfig
+    entries: list[TrialEntry]
+    teachers: list[TeacherReference]
+    front: list[str]
+    latency_front: list[str]
+    winner: WinnerChoice
+    protocol: list[tuple[str, str]]
+    generated_at: str
+    figures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def lower_is_better(self) -> bool:
+        """Whether a lower value of the quality metric is better."""
+        return self.config.quality_metric in LOWER_IS_BETTER
+
+    def entry(self, trial_id: str) -> TrialEntry:
+        """The entry of one trial."""
+        for entry in self.entries:
+            if entry.trial_id == trial_id:
+                return entry
+        raise KeyError(trial_id)
+
+    @property
+    def front_entries(self) -> list[TrialEntry]:
+        """The front's trials, by increasing MACs."""
+        return [self.entry(trial_id) for trial_id in self.front]
+
+    @property
+    def winner_entry(self) -> TrialEntry | None:
+        """The winner's entry (``None`` when there is no winner)."""
+        return None if self.winner.trial_id is None else self.entry(self.winner.trial_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the report, JSON-serialisable (written as ``frontier.json``)."""
+        return {
+            "format_version": _FORMAT_VERSION,
+            "run_dir": str(self.run_dir),
+            "generated_at": self.generated_at,
+            "report_config": self.config.model_dump(mode="json"),
+            "quality_metric": self.config.quality_metric,
+            "lower_is_better": self.lower_is_better,
+            "winner": {
+                "trial_id": self.winner.trial_id,
+                "rule": self.winner.rule,
+                "qualified": self.winner.qualified,
+                "message": self.winner.message,
+            },
+            "front": self.front,
+            "latency_front": self.latency_front,
+            "teachers": [
+                {
+                    "label": t.label,
+                    "scheduler": t.scheduler,
+                    "steps": t.steps,
+                    "guidance_scale": t.guidance_scale,
+                    "quality": t.quality,
+                    "generation_macs": t.macs,
+                    "latency_s": t.latency_s,
+                    "trials": t.trials,
+                }
+                for t in self.teachers
+            ],
+            "trials": [_entry_dict(entry) for entry in self.entries],
+            "protocol": dict(self.protocol),
+            "figures": self.figures,
+        }
+
+
+def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Report:
+    """Read a search run directory and rank its trials.
+
+    Args:
+        run_dir: the folder ``alternas search`` wrote.
+        config: the report section; ``None`` reads ``report:`` from the run's ``recipe.yaml``.
+
+    Raises:
+        CheckpointError: not a search run directory, or no finished trial.
+        ConfigError: the quality metric was not measured by any trial, or the winner rule is misconfigured.
+    """
+    run_dir = Path(run_dir)
+    config = config or read_report_config(run_dir)
+    metric = config.quality_metric
+    entries = read_trials(run_dir, metric)
+    finished = [e for e in entries if e.status == "finished" and e.plan is not None]
+    if all(e.quality is None for e in finished):
+        measured = sorted(
+            {k for e in finished for k in e.metrics if k in ("fid", "accuracy", "psnr", "ssim", "clip")}
+        )
+        raise ConfigError(
+            f"`report.quality_metric` is `{metric}`, but no trial measured it (measured: "
+            f"{', '.join(measured) or 'none'}); set `report.quality_metric` to one of those"
+        )
+    lower = metric in LOWER_IS_BETTER
+    eligible = [e for e in entries if e.eligible]
+    front_ids = _front_ids(eligible, "macs", lower)
+    latency_ids = _front_ids(eligible, "latency_s", lower)
+    for entry in entries:
+        entry.role = _role(entry, front_ids)
+        entry.on_latency_front = entry.trial_id in latency_ids
+    by_id = {e.trial_id: e for e in entries}
+    front = [by_id[i] for i in front_ids]
+    return Report(
+        run_dir=run_dir,
+        config=config,
+        entries=entries,
+        teachers=teacher_references(entries, metric),
+        front=front_ids,
+        latency_front=latency_ids,
+        winner=choose_winner(config, eligible, front),
+        protocol=describe_protocol(entries, run_dir),
+        generated_at=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    )
+
+
+def _front_ids(eligible: list[TrialEntry], cost: str, lower_is_better: bool) -> list[str]:
+    costs = [getattr(e, cost) for e in eligible]
+    indices = pareto_front(costs, [e.quality for e in eligible], lower_is_better)
+    return [eligible[i].trial_id for i in indices]
+
+
+def _role(entry: TrialEntry, front: list[str]) -> str:
+    if entry.status == "failed":
+        return "failed"
+    if entry.status != "finished":
+        return "unfinished"
+    if not entry.scored:
+        return "unscored"
+    if entry.feasible is False:
+        return "infeasible"
+    return "front" if entry.trial_id in front else "dominated"
+
+
+def _entry_dict(entry: TrialEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "trial_id": entry.trial_id,
+        "status": entry.status,
+        "role": entry.role,
+        "on_latency_front": entry.on_latency_front,
+        "feasible": entry.feasible,
+        "params": entry.params,
+        "seed": entry.seed,
+        "error": entry.error,
+        "quality": entry.quality,
+        "generation_macs": entry.macs,
+        "latency_s": entry.latency_s,
+        "metrics": entry.metrics,
+        "directory": str(entry.directory),
+    }
+    plan = entry.plan
+    if plan is not None:
+        data["plan"] = {
+            "routing_mode": plan.routing_mode,
+            "experts": [
+                {
+                    "index": e.index,
+                    "kept_units": len(e.keep),
+                    "skipped_units": len(e.skip),
+                    "skip": e.skip,
+                    "macs_per_step": e.macs_per_step,
+                    "macs_share": e.macs_share,
+                    "sampler_steps": e.sampler_steps,
+                }
+                for e in plan.experts
+            ],
+            "sampler_routing": [i.model_dump() for i in plan.sampler.intervals],
+            "macs": plan.macs.model_dump(),
+        }
+    return data

@@ -1,0 +1,282 @@
+"""Report figures (matplotlib, no pyplot state): Pareto fronts, routing timelines, unit-keep heat maps,
+training curves and sample grids.
+
+Each ``*_figure`` function returns a :class:`matplotlib.figure.Figure` (or ``None`` when the trial lacks
+the data); :func:`write_figures` renders them all as PNG files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from PIL import Image
+
+from ..api import RUN_FILES
+from .build import Report
+from .formatting import macs_scale
+from .trials import TrialEntry, quality_label
+
+__all__ = [
+    "pareto_figure",
+    "routing_figure",
+    "keep_figure",
+    "training_figure",
+    "samples_figure",
+    "write_figures",
+    "expert_colors",
+]
+
+_DPI = 110
+_ROLE_STYLE = {
+    "front": {"color": "#1f77b4", "marker": "o", "label": "Pareto front"},
+    "dominated": {"color": "#9e9e9e", "marker": "o", "label": "dominated"},
+    "infeasible": {"color": "#d62728", "marker": "x", "label": "infeasible"},
+}
+
+
+def expert_colors(count: int) -> list[tuple[float, float, float, float]]:
+    """A distinct colour per expert index (tab10 up to 10 experts, tab20 beyond, then cycling)."""
+    from matplotlib import colormaps
+
+    palette = colormaps["tab10" if count <= 10 else "tab20"]
+    return [palette(i % palette.N) for i in range(count)]
+
+
+def pareto_figure(report: Report) -> Figure:
+    """Quality against total generation MACs (left) and against measured latency (right)."""
+    figure = Figure(figsize=(11, 4.4), layout="constrained")
+    macs_axes, latency_axes = figure.subplots(1, 2)
+    divisor, unit = macs_scale(
+        max([e.macs for e in report.entries if e.macs] + [t.macs for t in report.teachers])
+    )
+    _pareto_panel(macs_axes, report, "macs", divisor, f"total generation MACs per image ({unit})")
+    _pareto_panel(latency_axes, report, "latency_s", 1.0, "sampling time of one latency batch (s)")
+    metric = report.config.quality_metric
+    macs_axes.set_title(f"{metric} vs generation MACs")
+    latency_axes.set_title(f"{metric} vs measured latency")
+    macs_axes.legend(fontsize=7, loc="best")
+    return figure
+
+
+def _pareto_panel(ax: Axes, report: Report, cost: str, scale: float, xlabel: str) -> None:
+    """One Pareto panel: ``cost`` is ``"macs"`` or ``"latency_s"`` (attributes of entries and teachers)."""
+    front_ids = report.front if cost == "macs" else report.latency_front
+    groups: dict[str, list[TrialEntry]] = {role: [] for role in _ROLE_STYLE}
+    for entry in report.entries:
+        if entry.role == "infeasible":
+            groups["infeasible"].append(entry)
+        elif entry.role in ("front", "dominated"):
+            groups["front" if entry.trial_id in front_ids else "dominated"].append(entry)
+    for role, members in groups.items():
+        if members:
+            style = _ROLE_STYLE[role]
+            ax.scatter(
+                [getattr(e, cost) / scale for e in members],
+                [e.quality for e in members],
+                c=[style["color"]],
+                marker=style["marker"],
+                s=36,
+                label=style["label"],
+                zorder=3,
+            )
+    front = [report.entry(i) for i in front_ids]
+    ax.plot(
+        [getattr(e, cost) / scale for e in front], [e.quality for e in front], "-", color="#1f77b4", zorder=2
+    )
+    for entry in front:
+        ax.annotate(
+            entry.trial_id,
+            (getattr(entry, cost) / scale, entry.quality),
+            fontsize=7,
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
+    teachers = [t for t in report.teachers if t.quality is not None]
+    for teacher in teachers:
+        x = getattr(teacher, cost) / scale
+        ax.scatter([x], [teacher.quality], marker="*", s=160, c="black", zorder=4)
+        ax.annotate(
+            teacher.label, (x, teacher.quality), fontsize=7, xytext=(5, -10), textcoords="offset points"
+        )
+    if teachers:
+        ax.scatter([], [], marker="*", s=100, c="black", label="dense teacher")
+    winner = report.winner_entry
+    if winner is not None:
+        ax.scatter(
+            [getattr(winner, cost) / scale],
+            [winner.quality],
+            s=260,
+            facecolors="none",
+            edgecolors="#ff9f00",
+            linewidths=2.2,
+            label=f"winner ({winner.trial_id})",
+            zorder=5,
+        )
+    values = [getattr(e, cost) for members in groups.values() for e in members]
+    values += [getattr(t, cost) for t in teachers]
+    if values and min(values) > 0 and max(values) / min(values) > 8:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(quality_label(report.config.quality_metric))
+    ax.grid(alpha=0.3)
+
+
+def routing_figure(entry: TrialEntry) -> Figure:
+    """Which expert serves each sampler step (top) and each training timestep (bottom)."""
+    plan = entry.plan
+    colors = expert_colors(len(plan.experts))
+    figure = Figure(figsize=(10, 3.0), layout="constrained")
+    top, bottom = figure.subplots(2, 1, height_ratios=(1.3, 1))
+    steps = plan.sampler.steps
+    top.bar(range(steps), 1.0, width=1.0, color=[colors[e] for e in plan.sampler.experts], edgecolor="white")
+    for index, expert in enumerate(plan.sampler.experts):
+        top.text(index, 0.5, str(expert), ha="center", va="center", fontsize=7 if steps <= 30 else 5)
+    every = max(1, steps // 20)
+    top.set_xticks(range(0, steps, every))
+    top.set_xticklabels([str(plan.sampler.timesteps[i]) for i in range(0, steps, every)], fontsize=7)
+    top.set_xlim(-0.5, steps - 0.5)
+    top.set_yticks([])
+    top.set_xlabel(
+        f"sampler step ({plan.sampler.scheduler}, {steps} steps), labelled by timestep", fontsize=8
+    )
+    top.set_title(f"trial {entry.trial_id}: expert serving each step", fontsize=9)
+
+    table = plan.assignment().numpy()[::-1][None, :]  # (1, T), highest timestep first (visiting order)
+    total = plan.num_train_timesteps
+    bottom.imshow(
+        table,
+        aspect="auto",
+        cmap=ListedColormap(colors),
+        vmin=-0.5,
+        vmax=len(colors) - 0.5,
+        interpolation="nearest",
+        extent=(total - 0.5, -0.5, 0, 1),
+    )
+    bottom.plot(plan.sampler.timesteps, [1.0] * steps, "v", color="black", markersize=4, clip_on=False)
+    bottom.set_ylim(0, 1)
+    bottom.set_yticks([])
+    bottom.set_xlabel("training timestep (noisy -> clean); triangles = sampler timesteps", fontsize=8)
+    used = sorted(set(plan.sampler.experts))
+    handles = [
+        Patch(
+            color=colors[e.index],
+            label=f"expert {e.index}: {e.macs_share:.2f}x MACs, {e.sampler_steps} steps",
+        )
+        for e in plan.experts
+        if e.index in used
+    ]
+    figure.legend(handles=handles, loc="outside right upper", fontsize=7)
+    return figure
+
+
+def keep_figure(entry: TrialEntry) -> Figure:
+    """Experts x units: dark = the expert runs the unit, light = it skips it."""
+    plan = entry.plan
+    keep = plan.keep_matrix().numpy()  # (N_e, N_L)
+    experts, units = keep.shape
+    figure = Figure(figsize=(max(6.0, 0.26 * units + 2.5), 0.42 * experts + 2.6), layout="constrained")
+    ax = figure.subplots()
+    ax.imshow(
+        keep,
+        cmap=ListedColormap(["#f1f1f1", "#2b5d8a"]),
+        vmin=0,
+        vmax=1,
+        aspect="auto",
+        interpolation="nearest",
+    )
+    ax.set_yticks(range(experts))
+    ax.set_yticklabels(
+        [f"expert {e.index}: {e.macs_share:.2f}x, {e.sampler_steps} steps" for e in plan.experts], fontsize=7
+    )
+    ax.set_xticks(range(units))
+    ax.set_xticklabels(plan.unit_names, rotation=90, fontsize=6)
+    ax.set_xticks(np.arange(-0.5, units, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, experts, 1), minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.8)
+    ax.tick_params(which="minor", length=0)
+    ax.set_title(f"trial {entry.trial_id}: units each expert keeps (dark) or skips (light)", fontsize=9)
+    return figure
+
+
+def training_figure(entry: TrialEntry) -> Figure | None:
+    """Loss curves (left) and the MACs share of the soft and hard masks (right) over training."""
+    history = entry.history
+    if not history:
+        return None
+    steps = [row.get("step", i) for i, row in enumerate(history)]
+    figure = Figure(figsize=(10, 3.4), layout="constrained")
+    losses, shares = figure.subplots(1, 2)
+    loss_keys = sorted({k for row in history for k in row if k.startswith("loss_")})
+    all_positive = all(row[k] > 0 for row in history for k in loss_keys if k in row)
+    for key in loss_keys:
+        points = [(s, row[key]) for s, row in zip(steps, history) if key in row]
+        losses.plot(*zip(*points), label=key.removeprefix("loss_"), linewidth=1.2)
+    if all_positive and loss_keys:
+        losses.set_yscale("log")
+    losses.set_xlabel("iteration")
+    losses.set_title(f"trial {entry.trial_id}: losses", fontsize=9)
+    losses.legend(fontsize=7, ncol=2)
+    losses.grid(alpha=0.3)
+    for key, style in (("macs_share_soft", "--"), ("macs_share_hard", "-")):
+        points = [(s, row[key]) for s, row in zip(steps, history) if key in row]
+        if points:
+            shares.plot(*zip(*points), style, label=key.removeprefix("macs_share_") + " masks")
+    target = entry.metrics.get("target_macs_share")
+    if target is not None:
+        shares.axhline(target, color="black", linestyle=":", label=f"target {target:.2f}")
+    if entry.config is not None and entry.config.train.hypernet_steps < entry.config.train.steps:
+        shares.axvline(entry.config.train.hypernet_steps, color="#888888", linewidth=1, label="masks frozen")
+    shares.set_xlabel("iteration")
+    shares.set_ylabel("MACs per step / dense")
+    shares.set_title("MACs share of the experts over the sampler's steps", fontsize=9)
+    shares.legend(fontsize=7)
+    shares.grid(alpha=0.3)
+    return figure
+
+
+def samples_figure(entry: TrialEntry) -> Figure | None:
+    """The experts' sample grid beside the dense teacher's, generated from the same noise."""
+    samples = entry.directory / RUN_FILES["samples"]
+    paths = (samples / "experts.png", samples / "teacher.png")
+    if not all(path.is_file() for path in paths):
+        return None
+    figure = Figure(figsize=(10, 5.2), layout="constrained")
+    titles = (f"experts (trial {entry.trial_id})", "dense teacher (same noise)")
+    for ax, path, title in zip(figure.subplots(1, 2), paths, titles):
+        with Image.open(path) as image:
+            ax.imshow(np.asarray(image.convert("RGB")), interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    return figure
+
+
+def write_figures(report: Report, directory: str | Path) -> dict[str, Path]:
+    """Render every figure of ``report`` as PNG into ``directory``.
+
+    Returns:
+        Figure name -> file path. Names: ``pareto``, and per trial ``routing-<id>``, ``units-<id>``,
+        ``samples-<id>`` (front trials) and ``training-<id>`` (every finished trial).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Figure | None] = {"pareto": pareto_figure(report)}
+    for entry in report.front_entries:
+        figures[f"routing-{entry.trial_id}"] = routing_figure(entry)
+        figures[f"units-{entry.trial_id}"] = keep_figure(entry)
+        figures[f"samples-{entry.trial_id}"] = samples_figure(entry)
+    for entry in report.entries:
+        if entry.plan is not None:
+            figures[f"training-{entry.trial_id}"] = training_figure(entry)
+    written = {}
+    for name, figure in figures.items():
+        if figure is None:
+            continue
+        path = directory / f"{name}.png"
+        figure.savefig(path, dpi=_DPI)
+        written[name] = path
+    return written

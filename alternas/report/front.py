@@ -1,0 +1,65 @@
+"""Pareto fronts of cost against quality, and the knee of a front."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["pareto_front", "knee_index"]
+
+
+def pareto_front(costs: Sequence[float], qualities: Sequence[float], lower_is_better: bool) -> list[int]:
+    """Indices of the non-dominated points, sorted by cost (then quality, best first).
+
+    A point is dominated when another one costs no more and is at least as good, and is strictly
+    better in one of the two. Identical points do not dominate each other.
+
+    Args:
+        costs: cost of each point (lower is better), e.g. generation MACs or latency.
+        qualities: quality of each point.
+        lower_is_better: the direction of ``qualities`` (``True`` for FID).
+    """
+    if len(costs) != len(qualities):
+        raise ValueError(f"costs and qualities differ in length: {len(costs)} != {len(qualities)}")
+    loss = [q if lower_is_better else -q for q in qualities]  # lower is better for both axes
+
+    def dominated(i: int) -> bool:
+        return any(
+            costs[j] <= costs[i] and loss[j] <= loss[i] and (costs[j] < costs[i] or loss[j] < loss[i])
+            for j in range(len(costs))
+        )
+
+    front = [i for i in range(len(costs)) if not dominated(i)]
+    return sorted(front, key=lambda i: (costs[i], loss[i]))
+
+
+def knee_index(costs: Sequence[float], qualities: Sequence[float], lower_is_better: bool) -> int | None:
+    """The front point farthest from the straight line joining the front's two ends.
+
+    Both axes are scaled to ``[0, 1]`` over the front first, so the units do not matter.
+
+    Args:
+        costs: cost of each front point.
+        qualities: quality of each front point.
+        lower_is_better: the direction of ``qualities``.
+
+    Returns:
+        The index of the knee, or ``None`` when there are fewer than three points or they are collinear.
+    """
+    if len(costs) < 3:
+        return None
+    loss = [q if lower_is_better else -q for q in qualities]
+    order = sorted(range(len(costs)), key=lambda i: (costs[i], loss[i]))
+
+    def scaled(values: Sequence[float]) -> list[float]:
+        low, high = min(values), max(values)
+        return [(v - low) / (high - low) if high > low else 0.0 for v in values]
+
+    x, y = scaled(costs), scaled(loss)
+    first, last = order[0], order[-1]
+    dx, dy = x[last] - x[first], y[last] - y[first]
+    norm = (dx * dx + dy * dy) ** 0.5
+    if norm == 0:
+        return None
+    distances = {i: abs(dy * (x[i] - x[first]) - dx * (y[i] - y[first])) / norm for i in order[1:-1]}
+    best = max(distances, key=lambda i: distances[i])
+    return best if distances[best] > 1e-12 else None

@@ -1,0 +1,95 @@
+"""The evaluation protocol of a search, so that numbers from two runs can be compared honestly."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..rundir import SearchRunDir
+from .trials import TrialEntry
+
+__all__ = ["describe_protocol"]
+
+#: (label, how to read the value from a finished trial) for every protocol row taken from the trials
+_TRIAL_FIELDS: tuple[tuple[str, Callable[[TrialEntry], Any]], ...] = (
+    ("backbone", lambda e: f"{e.plan.backbone.get('class_name')} from {e.plan.backbone.get('source')}"),
+    ("data", lambda e: e.config.data.source if e.config else None),
+    ("data items", lambda e: (e.config.data.max_items or "all") if e.config else None),
+    ("resolution (px)", lambda e: (e.config.data.resolution or "backbone native") if e.config else None),
+    ("model sample shape (C, H, W)", lambda e: tuple(e.plan.macs.sample_shape)),
+    ("prunable units", lambda e: len(e.plan.units)),
+    ("MACs convention", lambda e: e.plan.macs.convention),
+    ("experts / routing", lambda e: f"{len(e.plan.experts)} / {e.plan.routing_mode}"),
+    ("sampler", lambda e: e.metrics.get("scheduler")),
+    ("sampler steps", lambda e: e.metrics.get("steps")),
+    ("guidance scale", lambda e: e.metrics.get("guidance_scale")),
+    ("evaluation samples", lambda e: e.metrics.get("num_samples")),
+    ("evaluation noise seed", lambda e: e.config.eval.seed if e.config else None),
+    ("quality metrics", lambda e: ", ".join(e.config.eval.metrics) if e.config else None),
+    ("latency batch size", lambda e: e.metrics.get("latency_batch_size")),
+    ("latency repeats (median)", lambda e: e.config.eval.latency_repeats if e.config else None),
+    (
+        "training iterations / hypernet",
+        lambda e: f"{e.config.train.steps} / {e.config.train.hypernet_steps}" if e.config else None,
+    ),
+    ("training batch size", lambda e: e.config.train.batch_size if e.config else None),
+    ("training seeds", lambda e: e.seed),
+    (
+        "device / precision",
+        lambda e: f"{e.config.train.device} / {e.config.train.precision}" if e.config else None,
+    ),
+    ("alternas version", lambda e: e.plan.provenance.get("alternas")),
+    ("torch version", lambda e: e.plan.provenance.get("torch")),
+)
+
+
+def describe_protocol(entries: Sequence[TrialEntry], run_dir: str | Path) -> list[tuple[str, str]]:
+    """Protocol rows ``(label, value)``; a value that differs between trials lists every variant.
+
+    Args:
+        entries: the report's trials (only finished ones with a plan are read).
+        run_dir: the search run directory (for ``search.json`` facts).
+    """
+    finished = [e for e in entries if e.status == "finished" and e.plan is not None]
+    rows = [(label, _values(read(e) for e in finished)) for label, read in _TRIAL_FIELDS]
+    import diffusers
+
+    rows += [
+        ("diffusers version (report)", diffusers.__version__),
+        ("python / platform (report)", f"{platform.python_version()} / {platform.platform(terse=True)}"),
+        ("trials (finished / all)", f"{len(finished)} / {len(entries)}"),
+    ]
+    search_file = SearchRunDir(run_dir).search_file
+    if search_file.is_file():
+        try:
+            facts = json.loads(search_file.read_text())
+        except json.JSONDecodeError:
+            facts = {}
+        rows += [
+            (f"search: {key}", _values([value]))
+            for key, value in facts.items()
+            if isinstance(value, (str, int, float, bool)) or value is None
+        ]
+    return rows
+
+
+def _values(values: Any) -> str:
+    """One value, or ``"a | b | c"`` when trials differ."""
+    distinct: list[str] = []
+    for value in values:
+        text = "-" if value is None else str(value)
+        if text not in distinct:
+            distinct.append(text)
+    if not distinct:
+        return "-"
+    return " | ".join(sorted(distinct, key=_natural)) if len(distinct) > 1 else distinct[0]
+
+
+def _natural(text: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(text))
+    except ValueError:
+        return (1, text)

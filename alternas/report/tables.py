@@ -1,0 +1,135 @@
+"""The report's tables as plain rows of strings, shared by the terminal, HTML and Markdown renderers."""
+
+from __future__ import annotations
+
+from .build import Report
+from .formatting import format_macs, format_value
+from .trials import TrialEntry, teacher_quality
+
+__all__ = ["Table", "trials_table", "teachers_table", "experts_table", "routing_text", "problems_table"]
+
+#: ``(header, rows)``: every cell already formatted
+Table = tuple[list[str], list[list[str]]]
+
+
+def trials_table(report: Report, params: bool = True) -> Table:
+    """Every scored trial: role, quality, change vs teacher, MACs, latency, speedups, experts used and
+    (with ``params``) the sampled search values."""
+    metric = report.config.quality_metric
+    header = [
+        "trial",
+        "role",
+        metric,
+        "vs teacher",
+        "MACs",
+        "share",
+        "latency s",
+        "speedup",
+        "ideal",
+        "experts",
+    ] + (["params"] if params else [])
+    rows = []
+    order = {"front": 0, "dominated": 1, "infeasible": 2, "unscored": 3}
+    scored = [e for e in report.entries if e.role in order]
+    for entry in sorted(scored, key=lambda e: (order[e.role], e.macs or 0.0)):
+        metrics = entry.metrics
+        role = entry.role + (" ★" if entry.trial_id == report.winner.trial_id else "")
+        rows.append(
+            [
+                entry.trial_id,
+                role,
+                format_value(entry.quality),
+                _relative(entry, metric),
+                format_macs(entry.macs, compact=True),
+                format_value(metrics.get("macs_share"), 3),
+                format_value(entry.latency_s, 3),
+                _times(metrics.get("speedup")),
+                _times(metrics.get("ideal_speedup")),
+                format_value(metrics.get("experts_in_use")),
+            ]
+            + ([_params(entry)] if params else [])
+        )
+    return header, rows
+
+
+def teachers_table(report: Report) -> Table:
+    """The dense teacher at each sampler setting."""
+    header = ["reference", "sampler", report.config.quality_metric, "generation MACs", "latency s", "trials"]
+    rows = [
+        [
+            t.label,
+            t.scheduler,
+            format_value(t.quality),
+            format_macs(t.macs),
+            format_value(t.latency_s, 3),
+            str(len(t.trials)),
+        ]
+        for t in report.teachers
+    ]
+    return header, rows
+
+
+def experts_table(entry: TrialEntry) -> Table:
+    """One row per expert of a trial: units kept and skipped, MACs per step, steps served."""
+    header = [
+        "expert",
+        "kept units",
+        "skipped units",
+        "MACs per step",
+        "share of dense",
+        "sampler steps",
+        "skips",
+    ]
+    rows = [
+        [
+            str(e.index),
+            str(len(e.keep)),
+            str(len(e.skip)),
+            format_macs(e.macs_per_step),
+            f"{e.macs_share:.3f}",
+            str(e.sampler_steps),
+            ", ".join(e.skip) or "-",
+        ]
+        for e in entry.plan.experts
+    ]
+    return header, rows
+
+
+def routing_text(entry: TrialEntry) -> str:
+    """The sampler's routing as intervals, e.g. ``"t 999..700 -> expert 2 (4 steps); ..."``."""
+    return "; ".join(
+        (f"t {i.first}..{i.last}" if i.steps > 1 else f"t {i.first}")
+        + f" -> expert {i.expert} ({i.steps} step{'s' if i.steps != 1 else ''})"
+        for i in entry.plan.sampler.intervals
+    )
+
+
+def problems_table(report: Report) -> Table:
+    """Trials that failed or have not finished."""
+    header = ["trial", "status", "params", "error"]
+    rows = [
+        [
+            e.trial_id,
+            e.status,
+            _params(e),
+            (e.error or "-").strip().splitlines()[-1] if e.error else "-",
+        ]
+        for e in report.entries
+        if e.role in ("failed", "unfinished")
+    ]
+    return header, rows
+
+
+def _params(entry: TrialEntry) -> str:
+    return ", ".join(f"{k}={format_value(v)}" for k, v in sorted(entry.params.items())) or "-"
+
+
+def _relative(entry: TrialEntry, metric: str) -> str:
+    teacher = teacher_quality(entry.metrics, metric)
+    if teacher is None or entry.quality is None or teacher == 0:
+        return "-"
+    return f"{(entry.quality - teacher) / abs(teacher):+.1%}"
+
+
+def _times(value: object) -> str:
+    return f"{value:.2f}x" if isinstance(value, (int, float)) else "-"

@@ -1,0 +1,63 @@
+"""The report in the terminal: rich tables of the trials and teacher references, and the winner."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table as RichTable
+from rich.text import Text
+
+from .build import Report
+from .tables import Table, problems_table, teachers_table, trials_table
+
+__all__ = ["report_renderable", "print_report"]
+
+_ROLE_STYLES = {"front": "bold cyan", "dominated": "dim", "infeasible": "red", "unscored": "yellow"}
+
+
+def report_renderable(report: Report) -> Group:
+    """Tables and the winner message as one rich renderable."""
+    trials = trials_table(report, params=False)
+    styles = [
+        (
+            "bold on dark_goldenrod"
+            if row[0] == report.winner.trial_id
+            else _ROLE_STYLES.get(row[1].split()[0], "")
+        )
+        for row in trials[1]
+    ]
+    parts = [
+        _rich(trials, f"trials of {report.run_dir.name}", styles),
+        _rich(teachers_table(report), "dense teacher references"),
+    ]
+    problems = problems_table(report)
+    if problems[1]:
+        parts.append(_rich(problems, "failed and unfinished trials"))
+    if report.winner.trial_id is None:
+        color = "red"
+    else:
+        color = "green" if report.winner.qualified else "yellow"
+    parts.append(Text(report.winner.message, style=f"bold {color}"))
+    return Group(*parts)
+
+
+def print_report(report: Report, console: Console) -> None:
+    """Print :func:`report_renderable` to ``console``."""
+    console.print(report_renderable(report))
+
+
+def _rich(table: Table, title: str, styles: list[str] | None = None) -> RichTable:
+    header, rows = table
+    rich_table = RichTable(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    for column in header:
+        rich_table.add_column(column, overflow="fold")
+    for index, row in enumerate(rows):
+        rich_table.add_row(*row, style=styles[index] if styles else None)
+    return rich_table

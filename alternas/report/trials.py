@@ -1,0 +1,273 @@
+"""Read a search run directory into report entries: one per trial, plus the dense-teacher references."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ValidationError
+
+from ..api import RUN_FILES
+from ..config import ReportConfig, RunConfig
+from ..exceptions import CheckpointError, ConfigError
+from ..plan import ExpertPlan
+from ..rundir import SearchRunDir
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "TrialRole",
+    "TrialEntry",
+    "TeacherReference",
+    "quality_label",
+    "teacher_quality",
+    "read_report_config",
+    "read_trials",
+    "teacher_references",
+]
+
+#: quality metrics where a lower value is better (every other one: higher is better)
+LOWER_IS_BETTER = frozenset({"fid"})
+
+_LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "SSIM", "clip": "CLIP score"}
+
+#: where a trial stands in the report
+TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
+
+
+def quality_label(metric: str) -> str:
+    """Display name of a quality metric with its direction, e.g. ``"FID (lower is better)"``."""
+    direction = "lower" if metric in LOWER_IS_BETTER else "higher"
+    return f"{_LABELS.get(metric, metric)} ({direction} is better)"
+
+
+def teacher_quality(metrics: dict[str, Any], metric: str) -> float | None:
+    """The dense teacher's value of ``metric`` in a trial's metrics.
+
+    PSNR and SSIM compare the experts' images with the teacher's, so the teacher's own SSIM is 1 and
+    its PSNR is unbounded (``None``).
+    """
+    if metric == "ssim":
+        return 1.0
+    value = metrics.get(f"teacher_{metric}")
+    return None if value is None else float(value)
+
+
+@dataclass
+class TrialEntry:
+    """One trial as the report sees it.
+
+    Attributes:
+        trial_id: the trial's folder name under ``trials/``.
+        status: the search's status (``finished``, ``failed``, ``running``, ``pending``).
+        role: where the trial stands (set by :func:`~alternas.report.build_report`).
+        directory: the trial's run directory.
+        feasible: whether it met the recipe's constraints (``None``: not judged, counted as feasible).
+        params: the sampled search values (dotted keys).
+        seed: the trial's seed.
+        error: why it failed, if it did.
+        metrics: ``metrics.json`` (quality, MACs, latency of experts and teacher).
+        plan: the experts and routing (``None`` for unfinished and failed trials).
+        history: training curves (``history.json``), one dict per logged iteration.
+        config: the trial's resolved run config (``None`` when unreadable).
+        quality: the report's quality metric (``None`` when not measured).
+        macs: total generation MACs per image (all sampler steps, x2 with guidance).
+        latency_s: measured sampling time of one latency batch, seconds.
+        on_latency_front: whether the trial is on the quality-vs-latency front.
+    """
+
+    trial_id: str
+    status: str
+    directory: Path
+    feasible: bool | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    error: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    plan: ExpertPlan | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    config: RunConfig | None = None
+    quality: float | None = None
+    macs: float | None = None
+    latency_s: float | None = None
+    role: TrialRole = "unfinished"
+    on_latency_front: bool = False
+
+    @property
+    def scored(self) -> bool:
+        """Finished, with a plan, the quality metric, MACs and latency."""
+        return (
+            self.status == "finished"
+            and self.plan is not None
+            and None not in (self.quality, self.macs, self.latency_s)
+        )
+
+    @property
+    def eligible(self) -> bool:
+        """Scored and not judged infeasible: may stand on the front and win."""
+        return self.scored and self.feasible is not False
+
+    @property
+    def protocol_key(self) -> tuple[str, int, float]:
+        """``(scheduler, steps, guidance_scale)``: trials with equal keys share a teacher reference."""
+        return (
+            str(self.metrics.get("scheduler", "?")),
+            int(self.metrics.get("steps", 0)),
+            float(self.metrics.get("guidance_scale", 1.0)),
+        )
+
+
+@dataclass
+class TeacherReference:
+    """The dense teacher at one sampler setting (median over the trials evaluated with it).
+
+    Attributes:
+        scheduler: sampler name.
+        steps: sampler steps.
+        guidance_scale: classifier-free guidance scale.
+        quality: the teacher's value of the report's quality metric (``None``: undefined, e.g. PSNR).
+        macs: total generation MACs per image.
+        latency_s: sampling time of one latency batch, seconds.
+        trials: ids of the trials evaluated at this setting.
+    """
+
+    scheduler: str
+    steps: int
+    guidance_scale: float
+    quality: float | None
+    macs: float
+    latency_s: float
+    trials: list[str]
+
+    @property
+    def label(self) -> str:
+        """Short name, e.g. ``"dense @ 10 steps"``."""
+        guidance = f", cfg {self.guidance_scale:g}" if self.guidance_scale > 1 else ""
+        return f"dense @ {self.steps} steps{guidance}"
+
+
+def read_report_config(run_dir: str | Path) -> ReportConfig:
+    """The ``report:`` section of the run's ``recipe.yaml`` (defaults when absent).
+
+    Raises:
+        ConfigError: the section is malformed.
+    """
+    recipe_file = SearchRunDir(run_dir).recipe_file
+    section: Any = None
+    if recipe_file.is_file():
+        try:
+            recipe = yaml.safe_load(recipe_file.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"`{recipe_file}` is not valid YAML: {error}") from error
+        section = recipe.get("report") if isinstance(recipe, dict) else None
+    try:
+        return ReportConfig.model_validate(section or {})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"`report.{'.'.join(str(p) for p in item['loc'])}`: {item['msg']}" for item in error.errors()
+        )
+        raise ConfigError(f"{recipe_file}: {problems}") from error
+
+
+def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
+    """Every trial of a search run directory, sorted by trial id.
+
+    Raises:
+        CheckpointError: ``run_dir`` is not a search run directory, or no trial finished.
+    """
+    layout = SearchRunDir(run_dir)
+    if not layout.trials_dir.is_dir():
+        hint = (
+            " (it is a single run; export it directly)" if (layout.root / RUN_FILES["plan"]).is_file() else ""
+        )
+        raise CheckpointError(
+            f"`{layout.root}` is not a search run directory: it has no `trials/` folder{hint}. "
+            "Pass the folder `alternas search` wrote (e.g. reports/quickstart)."
+        )
+    entries = [_entry(layout, record) for record in layout.records()]
+    if not any(entry.status == "finished" and entry.plan is not None for entry in entries):
+        counts = defaultdict(int)
+        for entry in entries:
+            counts[entry.status] += 1
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no trial records"
+        raise CheckpointError(
+            f"`{layout.root}` has no finished trial ({summary}); nothing to report or export. "
+            "Resume the search (`alternas search` on the same recipe) or wait for a trial to finish."
+        )
+    for entry in entries:
+        entry.quality = _number(entry.metrics.get(quality_metric))
+    return entries
+
+
+def teacher_references(entries: list[TrialEntry], quality_metric: str) -> list[TeacherReference]:
+    """One dense-teacher reference per ``(scheduler, steps, guidance)`` among finished trials, by steps."""
+    groups: dict[tuple[str, int, float], list[TrialEntry]] = defaultdict(list)
+    for entry in entries:
+        if entry.status == "finished" and "teacher_generation_macs" in entry.metrics:
+            groups[entry.protocol_key].append(entry)
+    references = []
+    for (scheduler, steps, guidance), members in sorted(groups.items(), key=lambda item: item[0][1]):
+        qualities = [
+            q for q in (teacher_quality(m.metrics, quality_metric) for m in members) if q is not None
+        ]
+        references.append(
+            TeacherReference(
+                scheduler=scheduler,
+                steps=steps,
+                guidance_scale=guidance,
+                quality=statistics.median(qualities) if qualities else None,
+                macs=statistics.median(float(m.metrics["teacher_generation_macs"]) for m in members),
+                latency_s=statistics.median(float(m.metrics.get("teacher_latency_s", 0.0)) for m in members),
+                trials=[m.trial_id for m in members],
+            )
+        )
+    return references
+
+
+def _entry(layout: SearchRunDir, record: Any) -> TrialEntry:
+    directory = layout.trial_dir(record.trial_id)
+    entry = TrialEntry(
+        trial_id=record.trial_id,
+        status=record.status,
+        directory=directory,
+        feasible=record.feasible,
+        params=dict(record.params),
+        seed=record.seed,
+        error=record.error,
+        metrics=dict(record.metrics),
+    )
+    metrics_file = directory / RUN_FILES["metrics"]
+    if metrics_file.is_file():
+        entry.metrics = _read_json(metrics_file, entry.metrics)
+    history_file = directory / RUN_FILES["history"]
+    if history_file.is_file():
+        entry.history = _read_json(history_file, [])
+    config_file = directory / RUN_FILES["config"]
+    if config_file.is_file():
+        try:
+            entry.config = RunConfig.model_validate(yaml.safe_load(config_file.read_text()))
+        except (yaml.YAMLError, ValidationError):
+            entry.config = None
+    if record.status == "finished":
+        try:
+            entry.plan = ExpertPlan.load(directory / RUN_FILES["plan"])
+        except CheckpointError as error:  # a finished trial whose files are gone or torn
+            entry.status, entry.error = "failed", str(error)
+    entry.macs = _number(entry.metrics.get("generation_macs"))
+    entry.latency_s = _number(entry.metrics.get("latency_s"))
+    return entry
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and value == value else None

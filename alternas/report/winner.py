@@ -1,0 +1,241 @@
+"""Winner rules: which trial a search ships, chosen by the recipe's ``report.winner``.
+
+A rule looks at the eligible trials (finished, scored, feasible) and the Pareto front, and either
+names a winner with the reason, or says why no trial meets it; the rule's fallback then picks one
+and the report says so. Add a rule by subclassing :class:`WinnerRule` and registering it in
+:data:`WINNER_RULES`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..config import ReportConfig
+from ..exceptions import ConfigError
+from .formatting import format_macs
+from .front import knee_index
+from .trials import LOWER_IS_BETTER, TrialEntry, teacher_quality
+
+__all__ = [
+    "WinnerChoice",
+    "WinnerRule",
+    "FewestMacsWithinQuality",
+    "BestQualityUnderMacs",
+    "KneeOfFront",
+    "WINNER_RULES",
+    "choose_winner",
+]
+
+
+@dataclass
+class WinnerChoice:
+    """The trial a report recommends.
+
+    Attributes:
+        trial_id: the winner (``None`` when no trial is eligible at all).
+        rule: the rule's name (``report.winner``).
+        qualified: whether the winner meets the rule (``False``: chosen by the rule's fallback).
+        message: one sentence for the user: who won and why, or why nothing qualified.
+    """
+
+    trial_id: str | None
+    rule: str
+    qualified: bool
+    message: str
+
+
+class WinnerRule(ABC):
+    """Picks the trial to ship.
+
+    Args:
+        config: the report section (quality metric, tolerance, budget).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, config: ReportConfig) -> None:
+        self.config = config
+        self.metric = config.quality_metric
+        self.lower_is_better = config.quality_metric in LOWER_IS_BETTER
+
+    @abstractmethod
+    def select(
+        self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    ) -> tuple[TrialEntry | None, str]:
+        """The winner among ``candidates`` (eligible trials) and why; ``(None, reason)`` if none qualifies."""
+
+    def fallback(
+        self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    ) -> tuple[TrialEntry, str]:
+        """The pick when no trial meets the rule: the best quality on the front."""
+        best = min(front, key=self.quality_rank)
+        return best, f"the front trial with the best {self.metric}"
+
+    def quality_rank(self, entry: TrialEntry) -> tuple[float, float]:
+        """Sort key: better quality first, then fewer MACs."""
+        quality = entry.quality if self.lower_is_better else -entry.quality
+        return (quality, entry.macs)
+
+    def describe(self, entry: TrialEntry) -> str:
+        """``"trial 3 (fid 31.2, 44.9 MMACs = 0.56x dense)"``."""
+        share = entry.metrics.get("macs_share")
+        share_text = f" = {share:.2f}x dense" if isinstance(share, (int, float)) else ""
+        return f"trial {entry.trial_id} ({self.metric} {entry.quality:.4g}, {format_macs(entry.macs)}{share_text})"
+
+
+class FewestMacsWithinQuality(WinnerRule):
+    """Fewest generation MACs among trials whose quality is within ``quality_tolerance`` of the teacher's.
+
+    The teacher is the one evaluated with the trial (same sampler and steps). For FID the bound is
+    ``teacher * (1 + tolerance)``; for higher-is-better metrics ``teacher * (1 - tolerance)``.
+    """
+
+    name = "fewest_macs_within_quality"
+
+    def __init__(self, config: ReportConfig) -> None:
+        super().__init__(config)
+        if config.quality_metric == "psnr":
+            raise ConfigError(
+                "`report.winner: fewest_macs_within_quality` needs a teacher value of the quality metric, "
+                "but `report.quality_metric: psnr` is measured against the teacher (its own PSNR is "
+                "unbounded); use `ssim`, `fid` or another winner rule"
+            )
+
+    def bound(self, entry: TrialEntry) -> float | None:
+        """The worst quality that still qualifies for ``entry``'s teacher."""
+        teacher = teacher_quality(entry.metrics, self.metric)
+        if teacher is None:
+            return None
+        tolerance = self.config.quality_tolerance
+        return teacher * (1 + tolerance) if self.lower_is_better else teacher * (1 - tolerance)
+
+    def qualifies(self, entry: TrialEntry) -> bool:
+        bound = self.bound(entry)
+        if bound is None:
+            return False
+        return entry.quality <= bound if self.lower_is_better else entry.quality >= bound
+
+    def select(
+        self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    ) -> tuple[TrialEntry | None, str]:
+        percent = f"{self.config.quality_tolerance:.0%}"
+        qualified = [entry for entry in candidates if self.qualifies(entry)]
+        if qualified:
+            best = min(qualified, key=lambda e: (e.macs, self.quality_rank(e)))
+            teacher = teacher_quality(best.metrics, self.metric)
+            return best, (
+                f"{self.describe(best)} has the fewest MACs among the {len(qualified)} trial(s) whose "
+                f"{self.metric} is within {percent} of the teacher's ({teacher:.4g})"
+            )
+        closest = min(candidates, key=self.quality_rank)
+        teacher = teacher_quality(closest.metrics, self.metric)
+        teacher_text = "unknown" if teacher is None else f"{teacher:.4g}"
+        return None, (
+            f"no feasible trial has {self.metric} within {percent} of the teacher's "
+            f"(closest: {self.describe(closest)} vs teacher {teacher_text})"
+        )
+
+
+class BestQualityUnderMacs(WinnerRule):
+    """Best quality among trials whose generation MACs are at most ``macs_budget_share`` of the teacher's."""
+
+    name = "best_quality_under_macs"
+
+    def __init__(self, config: ReportConfig) -> None:
+        super().__init__(config)
+        if config.macs_budget_share is None:
+            raise ConfigError(
+                "`report.winner: best_quality_under_macs` needs `report.macs_budget_share` (the cap on "
+                "total generation MACs as a share of the dense teacher's, e.g. 0.6)"
+            )
+        self.budget = config.macs_budget_share
+
+    def within_budget(self, entry: TrialEntry) -> bool:
+        teacher = entry.metrics.get("teacher_generation_macs")
+        return isinstance(teacher, (int, float)) and entry.macs <= self.budget * teacher
+
+    def select(
+        self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    ) -> tuple[TrialEntry | None, str]:
+        affordable = [entry for entry in candidates if self.within_budget(entry)]
+        if affordable:
+            best = min(affordable, key=self.quality_rank)
+            return best, (
+                f"{self.describe(best)} has the best {self.metric} among the {len(affordable)} trial(s) "
+                f"using at most {self.budget:.2f}x the teacher's generation MACs"
+            )
+        cheapest = min(candidates, key=lambda e: e.macs)
+        return None, (
+            f"no feasible trial uses at most {self.budget:.2f}x the teacher's generation MACs "
+            f"(cheapest: {self.describe(cheapest)})"
+        )
+
+    def fallback(
+        self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    ) -> tuple[TrialEntry, str]:
+        """The front trial with the fewest MACs (the closest to the budget)."""
+        return (
+            min(front, key=lambda e: (e.macs, self.quality_rank(e))),
+            "the front trial with the fewest MACs",
+        )
+
+
+class KneeOfFront(WinnerRule):
+    """The front point farthest from the line joining the front's ends (both axes normalised)."""
+
+    name = "knee"
+
+    def select(
+        self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    ) -> tuple[TrialEntry | None, str]:
+        index = knee_index([e.macs for e in front], [e.quality for e in front], self.lower_is_better)
+        if index is None:
+            return (
+                None,
+                f"the front has {len(front)} point(s) and no knee (a knee needs 3 non-collinear points)",
+            )
+        knee = front[index]
+        return (
+            knee,
+            f"{self.describe(knee)} is the knee of the {len(front)}-point front of {self.metric} vs MACs",
+        )
+
+
+#: winner rules by their ``report.winner`` name
+WINNER_RULES: dict[str, type[WinnerRule]] = {
+    rule.name: rule for rule in (FewestMacsWithinQuality, BestQualityUnderMacs, KneeOfFront)
+}
+
+
+def choose_winner(
+    config: ReportConfig, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+) -> WinnerChoice:
+    """Apply ``config.winner`` (and its fallback when no trial qualifies).
+
+    Args:
+        config: the report section.
+        candidates: eligible trials (finished, scored, feasible).
+        front: the Pareto front among ``candidates``, sorted by MACs.
+    """
+    rule = WINNER_RULES[config.winner](config)
+    if not candidates:
+        return WinnerChoice(
+            trial_id=None,
+            rule=rule.name,
+            qualified=False,
+            message="no finished trial is feasible and scored, so there is no winner; "
+            "pick one with `alternas export RUN_DIR --trial ID`",
+        )
+    winner, reason = rule.select(candidates, front)
+    if winner is not None:
+        return WinnerChoice(winner.trial_id, rule.name, True, f"winner: {reason}")
+    fallback, how = rule.fallback(candidates, front)
+    return WinnerChoice(
+        fallback.trial_id,
+        rule.name,
+        False,
+        f"{reason}; falling back to {how}: {rule.describe(fallback)}",
+    )

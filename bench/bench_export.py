@@ -1,0 +1,188 @@
+"""Exported routed model vs the dense model: sampling time at the same steps and batch size, beside the ideal.
+
+For each backbone size, a plan of ``experts`` experts (each keeping a random subset of the prunable
+units worth about ``keep_share`` of the dense MACs, routed over equal timestep intervals) is exported
+with alternas' exporter, loaded back from disk, and timed against the dense backbone with the same
+weights: full DDIM sampling loops, calls alternating between the two, medians. The ideal speedup is
+dense generation MACs / routed generation MACs; the routed MACs are also counted on the loaded model
+to show that skipped units really do not run.
+
+    python -m bench.bench_export [--quick] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import UNet2DConditionModel
+
+from alternas.backbones import adapter_for
+from alternas.config import RunConfig
+from alternas.evaluation import denoise, dense_predictor, make_scheduler, measure_latencies
+from alternas.export import export_plan, load_experts, plan_from_masks
+from alternas.macs import count_macs, profile_costs
+from alternas.routing import manual_assignment
+from alternas.zoo.digits import DigitsTeacherConfig
+
+__all__ = ["MODELS", "bench_export"]
+
+SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
+
+#: backbones to time: name -> UNet2DConditionModel config (SD-style: cross-attention down/up blocks)
+MODELS: dict[str, dict[str, Any]] = {
+    "digits": DigitsTeacherConfig().unet_config(),  # the built-in default, 1x8x8
+    "sd-mini": {  # an SD 1.x-shaped UNet scaled down to 4x32x32 latents
+        "sample_size": 32,
+        "in_channels": 4,
+        "out_channels": 4,
+        "block_out_channels": [64, 128, 256],
+        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+        "layers_per_block": 2,
+        "cross_attention_dim": 128,
+        "attention_head_dim": 8,
+        "norm_num_groups": 32,
+    },
+}
+TOKENS = 8  # cross-attention tokens of the condition
+
+
+def _experts(model: torch.nn.Module, count: int, keep_share: float, seed: int) -> torch.Tensor:
+    """``count`` experts, each dropping random units until its MACs would fall below ``keep_share``."""
+    adapter = adapter_for(model)
+    units = adapter.discover_units()
+    costs = profile_costs(adapter, units, condition_length=TOKENS)
+    generator = torch.Generator().manual_seed(seed)
+    keep = torch.ones(count, len(units))
+    for expert in range(count):
+        for index in torch.randperm(len(units), generator=generator).tolist():
+            keep[expert, index] = 0.0
+            if float(costs.share(keep[expert])) < keep_share:
+                keep[expert, index] = 1.0
+    return keep
+
+
+def _case(
+    name: str, batch_sizes: list[int], steps: int, repeats: int, experts: int, keep_share: float, work: Path
+) -> list[dict[str, Any]]:
+    torch.manual_seed(0)
+    dense = UNet2DConditionModel.from_config(MODELS[name]).eval()
+    keep = _experts(dense, experts, keep_share, seed=0)
+    plan = plan_from_masks(
+        dense,
+        keep,
+        manual_assignment(experts, 1000),
+        scheduler_config=SCHEDULE,
+        steps=steps,
+        condition_length=TOKENS,
+    )
+    dense.save_pretrained(work / name / "backbone")
+    config = RunConfig.model_validate({"model": {"backbone": str(work / name / "backbone")}})
+    export_plan(plan, work / name / "backbone", config, work / name / "export")
+    routed = load_experts(work / name / "export")
+    sample_shape = (dense.config.in_channels, dense.config.sample_size, dense.config.sample_size)
+
+    def sampler(model: torch.nn.Module, batch: int) -> Callable[[], None]:
+        noise = torch.randn(batch, *sample_shape, generator=torch.Generator().manual_seed(1))
+        condition = {"encoder_hidden_states": torch.randn(batch, TOKENS, dense.config.cross_attention_dim)}
+        predict = dense_predictor(adapter_for(model))
+        return lambda: denoise(predict, make_scheduler("ddim", SCHEDULE), noise, condition, None, 1.0, steps)
+
+    counted, _ = count_macs(sampler(routed, 1))  # one sample, whole sampling loop
+    results = []
+    for batch in batch_sizes:
+        seconds = measure_latencies({"dense": sampler(dense, batch), "routed": sampler(routed, batch)}, repeats)
+        ideal = plan.macs.dense_generation_total / plan.macs.generation_total
+        speedup = seconds["dense"] / seconds["routed"]
+        results.append(
+            {
+                "model": name,
+                "params_m": sum(p.numel() for p in dense.parameters()) / 1e6,
+                "sample_shape": list(sample_shape),
+                "units": len(plan.units),
+                "experts": experts,
+                "batch_size": batch,
+                "steps": steps,
+                "dense_gmacs_per_image": plan.macs.dense_generation_total / 1e9,
+                "routed_gmacs_per_image": plan.macs.generation_total / 1e9,
+                "routed_gmacs_counted": counted / 1e9,
+                "dense_s": seconds["dense"],
+                "routed_s": seconds["routed"],
+                "speedup": speedup,
+                "ideal_speedup": ideal,
+                "fraction_of_ideal": speedup / ideal,
+            }
+        )
+    return results
+
+
+def bench_export(
+    quick: bool = False,
+    threads: int | None = None,
+    experts: int = 4,
+    keep_share: float = 0.5,
+    steps: int = 10,
+) -> dict[str, Any]:
+    """Time exported routed models against their dense backbones.
+
+    Args:
+        quick: fewer repeats and batch sizes (a smoke run).
+        threads: torch CPU threads (default: torch's default).
+        experts: experts per plan.
+        keep_share: MACs per step each expert keeps, as a share of the dense model.
+        steps: DDIM sampler steps.
+
+    Returns:
+        ``{"threads", "cases": [{model, batch_size, dense_s, routed_s, speedup, ideal_speedup,
+        fraction_of_ideal, ...}]}``; seconds are one full sampling loop of the batch.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    repeats = 2 if quick else 3
+    plan = {"digits": [1, 64] if quick else [1, 64, 256], "sd-mini": [4] if quick else [1, 8]}
+    with tempfile.TemporaryDirectory() as work:
+        cases = [
+            row
+            for name, batch_sizes in plan.items()
+            for row in _case(name, batch_sizes, steps, repeats, experts, keep_share, Path(work))
+        ]
+    return {"threads": torch.get_num_threads(), "keep_share": keep_share, "cases": cases}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and batch sizes")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--json", action="store_true", help="print the raw numbers as JSON")
+    args = parser.parse_args()
+    result = bench_export(quick=args.quick, threads=args.threads)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"exported routed model vs dense, DDIM sampling loop, {result['threads']} CPU thread(s), medians")
+    columns = ("model", "params", "sample", "batch", "dense s", "routed s", "speedup", "ideal", "of ideal")
+    widths = (8, 7, 8, 5, 8, 8, 7, 6, 8)
+    print(" ".join(f"{c:{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(columns, widths))))
+    for row in result["cases"]:
+        shape = "x".join(str(s) for s in row["sample_shape"])
+        print(
+            f"{row['model']:8} {row['params_m']:6.2f}M {shape:>8} {row['batch_size']:5d} {row['dense_s']:8.3f} "
+            f"{row['routed_s']:8.3f} {row['speedup']:6.2f}x {row['ideal_speedup']:5.2f}x "
+            f"{row['fraction_of_ideal']:8.2f}"
+        )
+    per_model = {row["model"]: row for row in result["cases"]}
+    for name, row in per_model.items():
+        print(
+            f"{name}: routed MACs per image planned {row['routed_gmacs_per_image']:.4g} G, counted on the loaded "
+            f"export {row['routed_gmacs_counted']:.4g} G (dense {row['dense_gmacs_per_image']:.4g} G)"
+        )
+
+
+if __name__ == "__main__":
+    main()

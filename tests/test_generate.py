@@ -1,0 +1,196 @@
+"""``AlternasDigitsPipeline`` and ``alternas generate``: the same sampler as evaluation, grids, folders, errors."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+from diffusers import DDIMScheduler
+from PIL import Image
+
+from alternas.backbones import adapter_for
+from alternas.evaluation import dense_predictor, generate, make_scheduler
+from alternas.export import AlternasDigitsPipeline, plan_from_masks
+from alternas.routing import manual_assignment
+from alternas.zoo.digits import DigitsLabelEncoder, LabelTokenConditioner
+
+from .conftest import tiny_unet_condition
+
+SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
+
+
+def digits_pipeline() -> AlternasDigitsPipeline:
+    """A random-weight digits pipeline with the dense tiny UNet (cross-attention width 32)."""
+    torch.manual_seed(0)
+    return AlternasDigitsPipeline(
+        unet=tiny_unet_condition(),
+        label_encoder=DigitsLabelEncoder(embedding_dim=32).eval(),
+        scheduler=make_scheduler("ddim", SCHEDULE),
+        default_num_inference_steps=4,
+    )
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    """A hand-made export folder: the digits pipeline and an expert config, as `alternas export` lays it out."""
+    directory = tmp_path_factory.mktemp("export")
+    pipeline = digits_pipeline()
+    pipeline.save_pretrained(directory)
+    keep = torch.ones(2, 16)
+    keep[1, ::2] = 0
+    plan = plan_from_masks(
+        pipeline.unet, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=4
+    )
+    plan.save(directory / "experts.yaml")
+    return directory
+
+
+@pytest.mark.parametrize("guidance_scale", [1.0, 2.5])
+def test_pipeline_samples_exactly_like_the_evaluation_sampler(guidance_scale):
+    pipeline = digits_pipeline()
+    labels = [0, 3, 7]
+    noise = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(4))
+    images = pipeline(
+        class_labels=labels, latents=noise, guidance_scale=guidance_scale, output_type="pt"
+    ).images
+    expected = generate(
+        dense_predictor(adapter_for(pipeline.unet)),
+        scheduler_name="ddim",
+        train_scheduler_config=SCHEDULE,
+        steps=4,
+        noise=noise,
+        conditions=labels,
+        conditioner=LabelTokenConditioner(pipeline.label_encoder),
+        guidance_scale=guidance_scale,
+        batch_size=3,
+    )
+    assert torch.equal(images, expected)
+    assert isinstance(pipeline.scheduler, DDIMScheduler)
+    pil = pipeline(class_labels=5, generator=torch.Generator().manual_seed(0)).images
+    assert len(pil) == 1 and pil[0].size == (8, 8)
+
+
+def _cli(capsys, *args: str) -> tuple[int, str]:
+    """Run the ``alternas`` entry point in-process: ``(exit code, stdout + stderr on one line)``."""
+    from alternas.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["alternas", *args])
+        patch.setenv("COLUMNS", "200")
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, " ".join((out + err).split())
+
+
+def test_generate_writes_a_grid_or_a_folder_reproducibly(export_dir, tmp_path, capsys):
+    code, out = _cli(
+        capsys,
+        "generate",
+        str(export_dir),
+        "-n",
+        "6",
+        "-l",
+        "1,2",
+        "--out",
+        str(tmp_path / "a.png"),
+        "--device",
+        "cpu",
+    )
+    assert code == 0, out
+    assert "generated 6 images" in out
+    with Image.open(tmp_path / "a.png") as grid:
+        assert grid.size == (3 * 9 * 8 + 8, 2 * 9 * 8 + 8)  # 3 x 2 tiles of 8 px, 1 px padding, scaled x8
+    _cli(
+        capsys, "generate", str(export_dir), "-n", "6", "-l", "1", "-l", "2", "--out", str(tmp_path / "b.png")
+    )
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    _cli(
+        capsys,
+        "generate",
+        str(export_dir),
+        "-n",
+        "6",
+        "-l",
+        "1,2",
+        "--seed",
+        "1",
+        "--out",
+        str(tmp_path / "c.png"),
+    )
+    assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
+
+    code, out = _cli(
+        capsys,
+        "generate",
+        str(export_dir),
+        "-n",
+        "3",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--scale",
+        "1",
+        "--out",
+        str(tmp_path / "folder"),
+    )
+    assert code == 0, out
+    files = sorted(p.name for p in (tmp_path / "folder").iterdir())
+    assert files == ["0000-0.png", "0001-1.png", "0002-2.png"]
+    with Image.open(tmp_path / "folder" / files[0]) as image:
+        assert image.size == (8, 8)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-l", "12"], "digits in 0..9, got [12]"),
+        (["-p", "a cat"], "labels must be integers"),
+        (["-l", "1", "-p", "a cat"], "either --label or --prompt"),
+    ],
+)
+def test_generate_rejects_bad_requests_with_exit_2(export_dir, tmp_path, capsys, args, message):
+    code, out = _cli(capsys, "generate", str(export_dir), *args, "--out", str(tmp_path / "x.png"))
+    assert code == 2 and message in out and "Traceback" not in out
+
+
+def test_generate_on_a_folder_that_is_not_an_export_exits_2(tmp_path, capsys):
+    code, out = _cli(capsys, "generate", str(tmp_path))
+    assert code == 2 and "is not an alternas export" in out
+
+
+def test_generate_with_prompts_from_an_exported_stable_diffusion_pipeline(tmp_path, capsys):
+    """A backbone taken from a Stable Diffusion pipeline folder exports as that pipeline with the
+    routed UNet, and `alternas generate` drives it with prompts."""
+    import json
+
+    from alternas.config import RunConfig
+    from alternas.export import export_plan, load_experts
+
+    from ._tiny_pipelines import TEXT_LENGTH, save_sd_pipeline, tiny_sd_unet
+
+    base = save_sd_pipeline(tmp_path / "sd")
+    unet = tiny_sd_unet()
+    unet.save_pretrained(tmp_path / "finetuned")
+    keep = torch.ones(2, len(adapter_for(unet).discover_units()))
+    keep[0, ::2] = 0
+    plan = plan_from_masks(
+        unet, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=3, condition_length=TEXT_LENGTH
+    )
+    config = RunConfig.model_validate({"model": {"backbone": str(base)}})
+    export_plan(plan, tmp_path / "finetuned", config, tmp_path / "export")
+    index = json.loads((tmp_path / "export" / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    assert index["unet"] == ["alternas.export.modeling", "RoutedUNet2DConditionModel"]
+    assert load_experts(tmp_path / "export").scheduler.config.prediction_type == "v_prediction"
+
+    out = tmp_path / "sd.png"
+    prompts = ["-p", "a red cat", "-p", "a dog"]
+    code, text = _cli(capsys, "generate", str(tmp_path / "export"), *prompts, "--out", str(out))
+    assert code == 0, text
+    with Image.open(out) as grid:
+        assert grid.size == (2 * 65 + 1, 65 + 1)  # two 64 px images side by side
+    code, text = _cli(capsys, "generate", str(tmp_path / "export"), "--out", str(out))
+    assert code == 2 and "pass at least one --prompt" in text

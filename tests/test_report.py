@@ -1,0 +1,345 @@
+"""Pareto reports: fronts, roles, winner rules and fallbacks, every output file, errors, and the page in Chromium.
+
+The run directories here are fabricated: real plans (measured on a tiny UNet) with chosen metrics, so
+the ranking is known exactly. ``test_report_e2e.py`` reports real (tiny) training runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from alternas.config import ReportConfig, RunConfig
+from alternas.exceptions import CheckpointError, ConfigError
+from alternas.export import plan_from_masks
+from alternas.images import save_image_grid
+from alternas.report import build_report, knee_index, pareto_front, report_renderable, write_report
+from alternas.routing import manual_assignment
+from alternas.rundir import SearchRunDir, TrialRecord
+
+from .conftest import tiny_unet_condition
+
+SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
+TEACHER = {"teacher_fid": 10.0, "teacher_accuracy": 0.9, "teacher_latency_s": 2.0}
+
+#: trial id -> (share of the prunable units kept, fid, accuracy, feasible); teacher FID 10
+TRIALS = {
+    "a": (1.0, 10.0, 0.90, True),
+    "b": (0.5, 11.0, 0.88, True),
+    "c": (0.0, 14.0, 0.70, True),
+    "d": (0.75, 13.0, 0.80, True),  # dominated by b: more MACs, worse FID
+    "e": (0.25, 10.5, 0.90, False),  # would dominate b, but infeasible
+}
+
+
+def fabricate_run(root, trials=TRIALS, steps=10, report=None) -> SearchRunDir:
+    """A search run directory whose finished trials have real plans and the given quality numbers."""
+    layout = SearchRunDir(root)
+    root.mkdir(parents=True, exist_ok=True)
+    layout.recipe_file.write_text(yaml.safe_dump({"report": report or {"quality_tolerance": 0.15}}))
+    model = tiny_unet_condition()
+    generator = torch.Generator().manual_seed(0)
+    for seed, (trial_id, (kept, fid, accuracy, feasible)) in enumerate(trials.items()):
+        keep = torch.zeros(2, 16)  # tiny_unet_condition has 16 prunable units
+        keep[:, : round(kept * 16)] = 1.0
+        plan = plan_from_masks(
+            model, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=steps
+        )
+        metrics = {
+            "fid": fid,
+            "accuracy": accuracy,
+            "macs_per_step": plan.macs.mean_per_step,
+            "macs_share": plan.macs.share,
+            "generation_macs": plan.macs.generation_total,
+            "latency_s": TEACHER["teacher_latency_s"] * (0.2 + 0.8 * plan.macs.share),
+            "experts_in_use": 2,
+            **TEACHER,
+            "teacher_macs_per_step": plan.macs.dense_per_step,
+            "teacher_generation_macs": plan.macs.dense_generation_total,
+            "speedup": 1 / (0.2 + 0.8 * plan.macs.share),
+            "ideal_speedup": 1 / plan.macs.share,
+            "steps": steps,
+            "scheduler": "ddim",
+            "guidance_scale": 1.0,
+            "num_samples": 100,
+            "latency_batch_size": 16,
+            "target_macs_share": 0.6,
+        }
+        plan.metrics = metrics
+        directory = layout.trial_dir(trial_id)
+        plan.save(directory / "plan.yaml")
+        (directory / "metrics.json").write_text(json.dumps(metrics))
+        history = [
+            {
+                "step": s,
+                "loss_backbone": 1.0 / s,
+                "loss_ratio": 0.5 / s,
+                "macs_share_soft": 1 - s / 40,
+                "macs_share_hard": 1 - s / 45,
+            }
+            for s in range(1, 21)
+        ]
+        (directory / "history.json").write_text(json.dumps(history))
+        config = RunConfig.model_validate({"train": {"seed": seed}, "eval": {"steps": steps}})
+        (directory / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        images = torch.rand(16, 1, 8, 8, generator=generator)
+        save_image_grid(images, directory / "samples" / "experts.png", 4, 8)
+        save_image_grid(images.flip(0), directory / "samples" / "teacher.png", 4, 8)
+        layout.write_record(
+            TrialRecord(
+                trial_id=trial_id,
+                status="finished",
+                seed=seed,
+                feasible=feasible,
+                metrics=metrics,
+                params={"budget.macs_share": kept},
+            )
+        )
+    layout.write_record(
+        TrialRecord(
+            trial_id="f", status="failed", seed=9, error="Traceback ...\nTrainingDiverged: loss is nan"
+        )
+    )
+    layout.write_record(TrialRecord(trial_id="g", status="running", seed=10))
+    return layout
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return fabricate_run(tmp_path_factory.mktemp("search") / "run").root
+
+
+@pytest.fixture(scope="module")
+def written(run_dir):
+    """The report of ``run_dir``, written once for the tests that read its files."""
+    return write_report(run_dir)
+
+
+@pytest.mark.parametrize(
+    ("costs", "qualities", "lower", "front"),
+    [
+        ([1, 2, 3], [3, 2, 1], True, [0, 1, 2]),
+        ([1, 2, 3], [1, 2, 3], True, [0]),
+        ([1, 2, 3], [1, 2, 3], False, [0, 1, 2]),
+        ([2, 1, 2], [5, 5, 4], True, [1, 2]),
+        ([1, 1], [2, 2], True, [0, 1]),  # identical points do not dominate each other
+    ],
+)
+def test_pareto_front(costs, qualities, lower, front):
+    assert pareto_front(costs, qualities, lower) == front
+
+
+def test_knee_is_the_point_farthest_from_the_chord():
+    assert knee_index([1, 2, 3, 10], [10, 4, 3.5, 3], lower_is_better=True) == 1
+    assert knee_index([1, 2], [2, 1], lower_is_better=True) is None
+    assert knee_index([1, 2, 3], [3, 2, 1], lower_is_better=True) is None  # collinear
+
+
+def test_report_ranks_trials_and_writes_every_file(run_dir, written):
+    report = written
+    roles = {e.trial_id: e.role for e in report.entries}
+    assert roles == {
+        "a": "front",
+        "b": "front",
+        "c": "front",
+        "d": "dominated",
+        "e": "infeasible",
+        "f": "failed",
+        "g": "unfinished",
+    }
+    assert report.front == ["c", "b", "a"]
+    assert report.winner.trial_id == "b" and report.winner.qualified  # fewest MACs with FID <= 11.5
+    assert "within 15%" in report.winner.message
+    [teacher] = report.teachers
+    assert (teacher.steps, teacher.quality, teacher.trials) == (10, 10.0, ["a", "b", "c", "d", "e"])
+
+    frontier = json.loads((run_dir / "frontier.json").read_text())
+    assert frontier["front"] == ["c", "b", "a"] and frontier["winner"]["trial_id"] == "b"
+    trials = {t["trial_id"]: t for t in frontier["trials"]}
+    assert trials["b"]["metrics"]["fid"] == 11.0 and trials["b"]["plan"]["experts"][0]["skipped_units"] == 8
+    assert trials["f"]["error"].endswith("loss is nan")
+    assert (
+        frontier["protocol"]["sampler steps"] == "10"
+        and frontier["protocol"]["training seeds"] == "0 | 1 | 2 | 3 | 4"
+    )
+
+    names = set(report.figures)
+    assert {"pareto", "routing-b", "units-b", "samples-b", "training-d"} <= names
+    assert not any(name.endswith(("-d", "-e")) for name in names if not name.startswith("training"))
+    for relative in report.figures.values():
+        with Image.open(run_dir / relative) as image:
+            assert image.size[0] > 300 and len(np.unique(np.asarray(image.convert("L")))) > 10
+
+    html = (run_dir / "report.html").read_text()
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) == len(report.figures) and all(
+        s.startswith("data:image/png;base64,") for s in sources
+    )
+    assert "http://" not in html and "https://" not in html and "<link" not in html
+    markdown = (run_dir / "report.md").read_text()
+    for link in re.findall(r"\]\(([^)]+\.png)\)", markdown):
+        assert (run_dir / link).is_file(), link
+    assert "| b | front ★ |" in markdown
+
+
+@pytest.mark.parametrize(
+    ("section", "winner", "qualified", "message"),
+    [
+        ({"winner": "knee"}, "b", True, "knee of the 3-point front"),
+        ({"winner": "best_quality_under_macs", "macs_budget_share": 0.7}, "b", True, "at most 0.70x"),
+        (
+            {"winner": "best_quality_under_macs", "macs_budget_share": 0.05},
+            "c",
+            False,
+            "falling back to the front trial with the fewest MACs",
+        ),
+        ({"quality_tolerance": 0.0}, "a", True, "within 0%"),
+        ({"quality_metric": "accuracy", "quality_tolerance": 0.05}, "b", True, "accuracy"),
+    ],
+)
+def test_winner_rules(run_dir, section, winner, qualified, message):
+    report = build_report(run_dir, ReportConfig.model_validate(section))
+    assert (report.winner.trial_id, report.winner.qualified) == (winner, qualified)
+    assert message in report.winner.message
+
+
+def test_no_trial_within_tolerance_falls_back_to_the_best_quality(tmp_path):
+    trials = {"x": (0.5, 20.0, 0.5, True), "y": (0.0, 30.0, 0.4, True)}
+    report = build_report(fabricate_run(tmp_path / "run", trials).root)
+    assert report.winner.trial_id == "x" and not report.winner.qualified
+    assert "no feasible trial has fid within 15% of the teacher's" in report.winner.message
+    assert "falling back to the front trial with the best fid" in report.winner.message
+
+
+def test_all_infeasible_means_no_winner_but_still_a_report(tmp_path):
+    report = write_report(fabricate_run(tmp_path / "run", {"x": (0.5, 12.0, 0.5, False)}).root)
+    assert report.winner.trial_id is None and report.front == []
+    assert "--trial" in report.winner.message and (report.run_dir / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"quality_metric": "clip"}, "no trial measured it"),
+        ({"quality_metric": "psnr"}, "psnr"),
+        ({"winner": "best_quality_under_macs"}, "macs_budget_share"),
+    ],
+)
+def test_report_settings_that_do_not_fit_are_clear_errors(run_dir, section, message):
+    with pytest.raises(ConfigError, match=message):
+        build_report(run_dir, ReportConfig.model_validate(section))
+
+
+def test_terminal_rendering_names_the_winner(run_dir):
+    from rich.console import Console
+
+    console = Console(record=True, width=140)
+    console.print(report_renderable(build_report(run_dir)))
+    text = console.export_text()
+    assert "front ★" in text and "dense @ 10 steps" in text and "TrainingDiverged: loss is nan" in text
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Run the ``alternas`` entry point in-process: ``(exit code, stdout, stderr)``."""
+    from alternas.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["alternas", *args])
+        patch.setenv("COLUMNS", "120")
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, " ".join(out.split()), " ".join(err.split())
+
+
+def test_report_cli_writes_the_report_and_a_run_without_finished_trials_exits_2(run_dir, tmp_path, capsys):
+    copy = shutil.copytree(run_dir, tmp_path / "copy")
+    code, out, err = _cli(capsys, "report", str(copy), "--winner", "knee")
+    assert code == 0, err
+    assert "winner: trial b" in out and "report.html" in out
+
+    layout = SearchRunDir(tmp_path / "empty")
+    layout.write_record(TrialRecord(trial_id="0", status="failed", seed=0, error="boom"))
+    layout.write_record(TrialRecord(trial_id="1", status="running", seed=1))
+    for command in (("report", str(layout.root)), ("export", str(layout.root), "--out", str(tmp_path / "x"))):
+        code, _, err = _cli(capsys, *command)
+        assert code == 2, command
+        assert "has no finished trial (1 failed, 1 running)" in err and "Traceback" not in err
+    code, _, err = _cli(capsys, "report", str(copy), "--winner", "best")
+    assert code == 2 and "report.winner" in err
+    with pytest.raises(CheckpointError, match="not a search run directory"):
+        build_report(tmp_path)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's `chromium` is not installed (scripts/install_chromium.sh)"
+)
+def test_report_html_renders_in_headless_chromium(run_dir, written, tmp_path):
+    """Open report.html from disk, save a screenshot, and check every figure was decoded and painted."""
+    report = written
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ]
+    page = (run_dir / "report.html").resolve().as_uri()
+    screenshot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            *flags,
+            "--hide-scrollbars",
+            f"--screenshot={screenshot}",
+            "--window-size=1280,2400",
+            page,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with Image.open(screenshot) as image:
+        pixels = image.convert("RGB")
+        assert pixels.size == (1280, 2400)
+        colors = pixels.getcolors(maxcolors=1 << 20)
+        assert len(colors) > 200  # not a blank page
+        front_blue = sum(
+            n for n, (r, g, b) in colors if abs(r - 31) < 12 and abs(g - 119) < 12 and abs(b - 180) < 12
+        )
+        assert front_blue > 200  # the Pareto plot's front markers (a colour only the figures use)
+
+    probe = tmp_path / "probe.html"  # the same page plus a script reporting decoded images in the title
+    probe.write_text(
+        (run_dir / "report.html")
+        .read_text()
+        .replace(
+            "</body>",
+            "<script>window.onload = () => { const ok = [...document.images].filter(i => i.complete && "
+            "i.naturalWidth > 0).length; document.title = `decoded ${ok} of ${document.images.length}`; };"
+            "</script></body>",
+        )
+    )
+    dom = subprocess.run(
+        [CHROMIUM, *flags, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    count = len(report.figures)
+    assert f"<title>decoded {count} of {count}</title>" in dom
