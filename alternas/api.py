@@ -56,14 +56,7 @@ def prepare_trainer(config: RunConfig | dict[str, Any]) -> AlterTrainer:
     """Validate ``config``, load the backbone and data, and build the trainer (no training yet)."""
     config = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
     bundle = load_bundle(config.model)
-    from .backbones import adapter_for
-
-    native = adapter_for(bundle.backbone).sample_shape
-    shape = native
-    if config.data.resolution is not None:
-        factor = 8 if bundle.encode is not None else 1  # latent models: pixels -> latents
-        side = config.data.resolution // factor
-        shape = (native[0], side, side)
+    shape = bundle.sample_shape(config.data.resolution)
     training_set = load_training_set(config.data, bundle, shape)
     return AlterTrainer(config, bundle, training_set)
 

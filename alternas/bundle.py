@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import EvalConfig, ModelConfig
 
 __all__ = [
     "Conditioner",
@@ -108,8 +108,9 @@ class ModelBundle:
             (the VAE decoder for latent models; ``None`` for pixel-space models).
         encode: maps images in ``[-1, 1]`` to model samples (the scaled VAE encoder); ``None`` for
             pixel-space models.
-        make_quality_metrics: builds the default quality metrics for a list of metric names
-            (``["fid", "accuracy", ...]``); ``None`` when the bundle has no defaults.
+        make_quality_metrics: ``(names, eval_config) -> metrics``: builds the default quality metrics
+            for a list of metric names (``["fid", "accuracy", ...]``), reading weight locations from
+            the eval section; ``None`` when the bundle has no defaults.
         extras: other pipeline parts a loader wants to keep (e.g. tokenizer and text encoder).
     """
 
@@ -119,13 +120,31 @@ class ModelBundle:
     source: str
     decode: Callable[[torch.Tensor], torch.Tensor] | None = None
     encode: Callable[[torch.Tensor], torch.Tensor] | None = None
-    make_quality_metrics: Callable[[Sequence[str]], list[Any]] | None = None
+    make_quality_metrics: Callable[[Sequence[str], EvalConfig], list[Any]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def class_name(self) -> str:
         """The backbone's diffusers class name."""
         return type(self.backbone).__name__
+
+    @property
+    def spatial_factor(self) -> int:
+        """Image pixels per backbone sample pixel along each side (the VAE's downsampling, else 1)."""
+        codec = self.extras.get("codec")
+        return int(codec.spatial_factor) if codec is not None else 1
+
+    def sample_shape(self, resolution: int | None = None) -> tuple[int, int, int]:
+        """Backbone input shape ``(C, H, W)`` for square images of ``resolution`` px.
+
+        ``None`` gives the backbone's native sample size (its config's ``sample_size``).
+        """
+        from .backbones import adapter_for
+
+        channels, height, width = adapter_for(self.backbone).sample_shape
+        if resolution is not None:
+            height = width = resolution // self.spatial_factor
+        return channels, height, width
 
     @property
     def num_train_timesteps(self) -> int:

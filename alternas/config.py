@@ -48,11 +48,18 @@ class ModelConfig(_Section):
         description="build the backbone with random weights from this diffusers config "
         "(must contain `_class_name`) instead of loading weights",
     )
+    architecture: str | None = Field(
+        None,
+        description="path to the backbone's diffusers config.json: lets `alternas validate` build the "
+        "architecture on the meta device (MACs, units) when the weights are not on disk",
+    )
     local_files_only: bool = Field(True, description="never download; set false to allow Hub downloads")
     teacher_precision: Precision = Field("fp32", description="dtype of the frozen teacher on GPU")
     gradient_checkpointing: bool = Field(False, description="recompute activations in the backward pass")
     channels_last: bool = Field(False, description="use channels-last memory format for UNet convolutions")
-    compile: bool = Field(False, description="torch.compile the student and teacher (GPU, long runs)")
+    compile: bool = Field(
+        False, description="torch.compile each prunable unit of the student and teacher (CUDA only; long runs)"
+    )
 
 
 class DataConfig(_Section):
@@ -60,17 +67,29 @@ class DataConfig(_Section):
 
     source: str = Field(
         "builtin:digits",
-        description="`builtin:digits`, an image folder, or a Hugging Face dataset (`hf:<path or id>`)",
+        description="`builtin:digits`, an image folder (captions in metadata.jsonl or .txt files), "
+        "webdataset .tar shards (a file, a glob or a folder), or a Hugging Face dataset (`hf:<path or id>`)",
     )
     resolution: int | None = Field(None, ge=4, description="image side in pixels; None = backbone native")
     image_column: str = Field("image", description="image column of a Hugging Face dataset")
-    caption_column: str | None = Field(None, description="caption column (text-conditioned backbones)")
-    label_column: str | None = Field(None, description="class-label column (class-conditioned backbones)")
+    caption_column: str | None = Field(
+        None, description="caption column/field (text-conditioned backbones); None = `text`"
+    )
+    label_column: str | None = Field(
+        None, description="class-label column/field (class-conditioned backbones); None = `label`"
+    )
     max_items: int | None = Field(None, ge=1, description="use at most this many items")
     condition_dropout: float = Field(
         0.1, ge=0.0, le=1.0, description="probability of replacing a condition by the null one (CFG)"
     )
     cache_dir: str | None = Field(None, description="where pre-encoded latents go (default: alternas cache)")
+    cache_dtype: Literal["fp16", "fp32"] = Field(
+        "fp16", description="storage of pre-encoded latents and text embeddings (training reads float32)"
+    )
+    encode_batch_size: int = Field(32, ge=1, description="images per VAE/text-encoder batch when pre-encoding")
+    reference_images: int = Field(
+        1000, ge=2, description="real images (the data's first ones) kept as the FID reference of real models"
+    )
 
 
 class UnitsConfig(_Section):
@@ -169,6 +188,14 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-2, ge=0.0, description="AdamW weight decay (both optimisers)")
     warmup_steps: int = Field(20, ge=0, description="linear learning-rate warm-up of the backbone")
     hypernet_warmup_steps: int = Field(20, ge=0, description="linear warm-up of the hypernetwork")
+    lr_decay: Literal["constant", "cosine"] = Field(
+        "constant", description="backbone learning rate after warm-up: constant, or cosine to 0 at `steps`"
+    )
+    hypernet_lr_decay: Literal["constant", "cosine"] = Field(
+        "cosine",
+        description="hypernetwork learning rate after warm-up: cosine to 5% at `hypernet_steps` settles "
+        "the hard expert table on the budget; constant is the paper's reference schedule",
+    )
     grad_clip: float = Field(1.0, gt=0.0, description="max gradient norm (both optimisers)")
     seed: int = Field(0, description="seed of every random draw of the run")
     precision: Precision = Field("fp32", description="autocast dtype on CUDA (CPU always runs fp32)")

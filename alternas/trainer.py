@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
+import math
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,8 @@ class AlterTrainer:
         self.units = select_units(
             self.adapter.discover_units(), config.units.include, config.units.exclude, config.units.kinds
         )
+        if config.model.compile and self.device.type == "cuda":
+            self._compile_units()
         self.gates = GateController(self.student, self.units)
         self.costs: CostProfile = profile_costs(
             self.adapter,
@@ -156,10 +160,11 @@ class AlterTrainer:
             self.hypernet.parameters(), lr=train.hypernet_lr, weight_decay=train.weight_decay
         )
         self.backbone_schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.backbone_optimizer, _warmup(train.warmup_steps)
+            self.backbone_optimizer, _lr_factor(train.warmup_steps, train.steps, train.lr_decay, 0.0)
         )
         self.hypernet_schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.hypernet_optimizer, _warmup(train.hypernet_warmup_steps)
+            self.hypernet_optimizer,
+            _lr_factor(train.hypernet_warmup_steps, train.hypernet_steps, train.hypernet_lr_decay, 0.05),
         )
         fp16 = self.autocast_dtype == torch.float16
         self.backbone_scaler = torch.amp.GradScaler("cuda", enabled=fp16)
@@ -181,6 +186,33 @@ class AlterTrainer:
             self.student.to(memory_format=torch.channels_last)
             self.teacher.to(memory_format=torch.channels_last)
         self.student.train()
+
+    def _compile_units(self) -> None:
+        """``torch.compile`` every prunable unit of the student and the teacher (regional compilation).
+
+        A whole-model compile would recompile for every expert mask (skipped units change the graph)
+        and for the feature-distillation hooks; each unit is a fixed computation, compiled once (a
+        sub-batch of the samples that keep a unit recompiles once, with dynamic shapes). This runs
+        before gating, so each gate wraps the compiled forward.
+
+        Units of one class share one compiled function, specialised per weight shape and per grad
+        state (student step, frozen student in the hypernetwork step, no-grad teacher), so dynamo's
+        recompile limit is raised to cover every such variant.
+        """
+        compiled: dict[type, Callable[..., Any]] = {}  # one compiled forward per unit class
+        variants: set[tuple[Any, ...]] = set()
+        for model in (self.student, self.teacher):
+            modules = dict(model.named_modules())
+            for unit in self.units:
+                module = modules[unit.name]
+                forward = compiled.setdefault(type(module), torch.compile(type(module).forward))
+                module.forward = functools.partial(forward, module)
+                variants.add((type(module), *(tuple(p.shape) for p in module.parameters())))
+        dynamo_config = torch._dynamo.config
+        dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 4 * len(variants))
+        dynamo_config.accumulated_recompile_limit = max(
+            dynamo_config.accumulated_recompile_limit, 8 * len(variants)
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.autocast_dtype is None:
@@ -497,10 +529,16 @@ class AlterTrainer:
             self.student.train()
 
 
-def _warmup(steps: int):
-    """Linear warm-up over ``steps`` iterations, then constant."""
+def _lr_factor(warmup: int, total: int, decay: str, floor: float) -> Callable[[int], float]:
+    """Learning-rate multiplier: linear warm-up over ``warmup`` iterations, then constant or a cosine
+    from 1 down to ``floor`` at iteration ``total``."""
 
     def factor(step: int) -> float:
-        return min(1.0, (step + 1) / steps) if steps > 0 else 1.0
+        if step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
     return factor

@@ -13,21 +13,25 @@ from diffusers import DiTTransformer2DModel, UNet2DConditionModel, UNet2DModel
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
-def tiny_unet_condition() -> UNet2DConditionModel:
-    """SD-style UNet: cross-attention down/up blocks, mid block with attention (16 units)."""
+def tiny_unet_condition(**overrides) -> UNet2DConditionModel:
+    """SD-style UNet: cross-attention down/up blocks, mid block with attention (16 units by default).
+
+    ``overrides`` replace config entries (e.g. ``in_channels=4, out_channels=4`` for SD-style latents).
+    """
     torch.manual_seed(0)
-    return UNet2DConditionModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(16, 32),
-        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
-        layers_per_block=2,
-        cross_attention_dim=32,
-        attention_head_dim=2,
-        norm_num_groups=8,
-    ).eval()
+    config = {
+        "sample_size": 8,
+        "in_channels": 1,
+        "out_channels": 1,
+        "block_out_channels": (16, 32),
+        "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+        "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+        "layers_per_block": 2,
+        "cross_attention_dim": 32,
+        "attention_head_dim": 2,
+        "norm_num_groups": 8,
+    }
+    return UNet2DConditionModel(**{**config, **overrides}).eval()
 
 
 def tiny_unet() -> UNet2DModel:
@@ -47,8 +51,12 @@ def tiny_unet() -> UNet2DModel:
     ).eval()
 
 
-def tiny_dit() -> DiTTransformer2DModel:
-    """DiT with 4 adaLN-Zero blocks, learned sigma (out_channels = 2 x in_channels)."""
+def tiny_dit(num_classes: int = 10) -> DiTTransformer2DModel:
+    """DiT with 4 adaLN-Zero blocks, learned sigma (out_channels = 2 x in_channels).
+
+    ``num_classes`` is ``num_embeds_ada_norm`` (DiTPipeline uses class 1000 as the null class, so
+    pipelines need 1000).
+    """
     torch.manual_seed(0)
     return DiTTransformer2DModel(
         num_attention_heads=2,
@@ -58,7 +66,7 @@ def tiny_dit() -> DiTTransformer2DModel:
         num_layers=4,
         sample_size=8,
         patch_size=2,
-        num_embeds_ada_norm=10,
+        num_embeds_ada_norm=num_classes,
         norm_num_groups=4,
     ).eval()
 

@@ -1,4 +1,4 @@
-"""Command line: ``alternas validate | search | report | export | generate | train``.
+"""Command line: ``alternas validate | encode | search | report | export | generate | train``.
 
 Every command module registers itself on :data:`alternas.cli._app.app`. :func:`main` is the error
 boundary: an :class:`~alternas.exceptions.AlternasError` becomes one message and its exit code,
@@ -10,7 +10,15 @@ from __future__ import annotations
 import sys
 
 from ..exceptions import AlternasError
-from . import train  # noqa: F401  (registers commands)
+from . import (
+    encode,  # noqa: F401  (registers commands)
+    export,  # noqa: F401  (registers commands)
+    generate,  # noqa: F401  (registers commands)
+    report,  # noqa: F401  (registers commands)
+    search,  # noqa: F401  (registers commands)
+    train,  # noqa: F401  (registers commands)
+    validate,  # noqa: F401  (registers commands)
+)
 from ._app import app, error_console
 
 __all__ = ["app", "main"]

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-import yaml
 
 from ..exceptions import ConfigError
 from ._app import app, console, setup_logging
@@ -24,10 +23,11 @@ def train(
     setup_logging(verbose)
     from ..api import train_alter
     from ..config import RunConfig
+    from ..recipe.loading import read_yaml
     from ..trainer import TrainerCallback
     from ._errors import validation_error_message
 
-    data = _read_yaml(config_file)
+    data = read_yaml(config_file, "run config")
     try:
         config = RunConfig.model_validate(data)
     except Exception as error:  # pydantic.ValidationError
@@ -45,14 +45,3 @@ def train(
     console.print_json(json.dumps({k: v for k, v in result.metrics.items()}, default=str))
     console.print(f"wrote {out}/plan.yaml")
 
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError as error:
-        raise ConfigError(f"config file `{path}` does not exist") from error
-    except yaml.YAMLError as error:
-        raise ConfigError(f"`{path}` is not valid YAML: {error}") from error
-    if not isinstance(data, dict):
-        raise ConfigError(f"`{path}` must hold a mapping of sections, got {type(data).__name__}")
-    return data

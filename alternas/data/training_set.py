@@ -47,9 +47,13 @@ class TrainingSet:
         return tuple(self.samples.shape[1:])
 
     def batch(self, indices: torch.Tensor, device: torch.device | str) -> tuple[torch.Tensor, dict[str, Any]]:
-        """Samples and conditions at ``indices``, on ``device`` (float32 samples)."""
+        """Samples and conditions at ``indices``, on ``device`` (floating-point ones as float32: a
+        pre-encoded cache may store them in half precision)."""
         samples = self.samples[indices].to(device=device, dtype=torch.float32)
-        conditions = {key: value[indices].to(device) for key, value in self.conditions.items()}
+        conditions = {
+            key: value[indices].to(device=device, dtype=torch.float32 if value.is_floating_point() else value.dtype)
+            for key, value in self.conditions.items()
+        }
         return samples, conditions
 
     def indices_for_step(self, step: int, batch_size: int, seed: int) -> torch.Tensor:

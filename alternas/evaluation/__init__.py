@@ -4,7 +4,7 @@ from .evaluate import (
     evaluation_noise,
     generate_for_eval,
     image_similarity,
-    measure_latency,
+    measure_latencies,
     measure_step_macs,
     quality_scores,
 )
@@ -35,7 +35,7 @@ __all__ = [
     "generate_for_eval",
     "image_similarity",
     "make_scheduler",
-    "measure_latency",
+    "measure_latencies",
     "measure_step_macs",
     "quality_scores",
     "routed_predictor",

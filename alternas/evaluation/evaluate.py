@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -13,13 +13,13 @@ from ..bundle import ModelBundle
 from ..config import EvalConfig
 from ..macs import MacsConvention, count_macs
 from .quality import QualityMetric
-from .sampling import Predictor, generate, make_scheduler, denoise
+from .sampling import Predictor, denoise, generate, make_scheduler
 
 __all__ = [
     "evaluation_noise",
     "generate_for_eval",
     "image_similarity",
-    "measure_latency",
+    "measure_latencies",
     "measure_step_macs",
     "quality_scores",
 ]
@@ -80,19 +80,28 @@ def image_similarity(images: torch.Tensor, reference: torch.Tensor) -> dict[str,
     }
 
 
-def measure_latency(run: Callable[[], Any], repeats: int, synchronize: bool = False) -> float:
-    """Median wall time of ``run()`` in seconds over ``repeats`` calls, after one warm-up call."""
-    run()
-    times = []
-    for _ in range(repeats):
-        if synchronize:
-            torch.cuda.synchronize()
-        started = time.perf_counter()
+def measure_latencies(
+    runs: Mapping[str, Callable[[], Any]], repeats: int, synchronize: bool = False
+) -> dict[str, float]:
+    """Median wall time in seconds of each ``runs[name]()``, over ``repeats`` calls each.
+
+    Every callable is warmed up once, then the calls alternate (a, b, a, b, ...), so load from other
+    processes slows all variants alike and their ratio stays meaningful on a busy machine.
+    ``synchronize`` waits for CUDA work before reading the clock.
+    """
+    for run in runs.values():
         run()
-        if synchronize:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            if synchronize:
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            run()
+            if synchronize:
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure_step_macs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -13,11 +14,13 @@ from .evaluate import (
     evaluation_noise,
     generate_for_eval,
     image_similarity,
-    measure_latency,
+    measure_latencies,
     measure_step_macs,
     quality_scores,
 )
-from .sampling import ExpertRouter, dense_predictor, routed_predictor
+from .prompts import evaluation_conditions
+from .quality import QualityMetric
+from .sampling import ExpertRouter, Predictor, dense_predictor, routed_predictor
 
 __all__ = ["evaluate_trial"]
 
@@ -38,9 +41,9 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     device = trainer.device
     shape = trainer.training_set.sample_shape
     noise = evaluation_noise(config, shape, device)
-    conditions = bundle.conditioner.evaluation_conditions(config.num_samples)
+    conditions = evaluation_conditions(bundle.conditioner, config)
     wanted = [name for name in config.metrics if name not in ("psnr", "ssim")]
-    metrics_objects = bundle.make_quality_metrics(wanted) if bundle.make_quality_metrics else []
+    metrics_objects = bundle.make_quality_metrics(wanted, config) if bundle.make_quality_metrics else []
     guidance = config.guidance_scale > 1.0 and bundle.conditioner.supports_guidance
 
     router = ExpertRouter(trainer.keep.cpu(), trainer.assignment.cpu())
@@ -58,17 +61,15 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
 
         latency_noise = noise[: config.latency_batch_size]
         latency_conditions = conditions[: config.latency_batch_size]
-        sync = device.type == "cuda"
-        teacher_latency = measure_latency(
-            lambda: generate_for_eval(teacher, bundle, config, latency_noise, latency_conditions),
+        latency = measure_latencies(
+            {
+                "teacher": lambda: generate_for_eval(teacher, bundle, config, latency_noise, latency_conditions),
+                "experts": lambda: generate_for_eval(routed, bundle, config, latency_noise, latency_conditions),
+            },
             config.latency_repeats,
-            sync,
+            synchronize=device.type == "cuda",
         )
-        expert_latency = measure_latency(
-            lambda: generate_for_eval(routed, bundle, config, latency_noise, latency_conditions),
-            config.latency_repeats,
-            sync,
-        )
+        teacher_latency, expert_latency = latency["teacher"], latency["experts"]
 
     factor = 2.0 if guidance else 1.0
     metrics: dict[str, Any] = dict(expert_quality)
@@ -98,7 +99,13 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     return metrics, {"experts": expert_images, "teacher": teacher_images}
 
 
-def _teacher_reference(trainer, teacher, noise, conditions, metrics_objects):
+def _teacher_reference(
+    trainer: AlterTrainer,
+    teacher: Predictor,
+    noise: torch.Tensor,
+    conditions: Sequence[Any],
+    metrics_objects: Sequence[QualityMetric],
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The teacher's images and quality for this eval config, cached on disk across trials."""
     config = trainer.config.eval
     key = config_hash(
@@ -109,6 +116,8 @@ def _teacher_reference(trainer, teacher, noise, conditions, metrics_objects):
                 mode="json", exclude={"latency_repeats", "latency_batch_size", "batch_size"}
             ),
             "shape": list(noise.shape),
+            "data": trainer.config.data.model_dump(mode="json"),  # FID's real images
+            "conditions": config_hash([str(condition) for condition in conditions]),
         }
     )
     path = cache_root() / "references" / f"{key}.pt"

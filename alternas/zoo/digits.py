@@ -247,6 +247,6 @@ def load_digits_bundle(config: DigitsTeacherConfig | None = None) -> ModelBundle
         scheduler_config=dict(DDPMScheduler.load_config(directory / "scheduler")),
         conditioner=LabelTokenConditioner(encoder),
         source=f"builtin:digits ({directory.name})",
-        make_quality_metrics=lambda names: digits_quality_metrics(config.resolution, names),
+        make_quality_metrics=lambda names, eval_config: digits_quality_metrics(config.resolution, names),
         extras={"label_encoder": encoder, "directory": directory},
     )
