@@ -9,12 +9,13 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
-#: public names imported on first use (``import alternas`` stays fast): name -> module
+#: public names imported on first use (``import alternas`` stays fast): name -> (module, attribute)
 _LAZY = {
-    "load_experts": "alternas.export",
-    "export_experts": "alternas.export",
-    "write_report": "alternas.report",
-    "search": "alternas.search",
+    "train_alter": ("alternas.api", "train_alter"),
+    "run_search": ("alternas.search", "search"),
+    "write_report": ("alternas.report", "write_report"),
+    "export_experts": ("alternas.export", "export_experts"),
+    "load_experts": ("alternas.export", "load_experts"),
 }
 
 
@@ -22,5 +23,6 @@ def __getattr__(name: str):
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, attribute = _LAZY[name]
+        return getattr(importlib.import_module(module), attribute)
     raise AttributeError(f"module 'alternas' has no attribute {name!r}")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from diffusers import DiTTransformer2DModel
 
+from alternas.backbones import load_backbone
 from alternas.exceptions import BudgetError, ConfigError
 from alternas.recipe import inspect_recipe, load_recipe, resolve_trial, search_params
 from alternas.search.searcher import optuna_space
 
-from .conftest import TINY_TEACHER
+from .conftest import TINY_TEACHER, tiny_dit, tiny_unet_condition
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -144,3 +147,25 @@ def test_unknown_searched_field_suggests_the_right_one(tmp_path):
     data["space"]["ranges"] = {"train.hypernet_rl": [1e-3]}
     with pytest.raises(ConfigError, match=r"`space\.ranges\.train\.hypernet_rl`.*did you mean `train\.hypernet_lr`"):
         load_recipe(data)
+
+
+def test_a_dit_folder_saved_by_older_diffusers_loads_and_validates(tmp_path):
+    """The Hub's facebook/DiT-XL-2-256 names its transformer `Transformer2DModel` (norm ada_norm_zero)."""
+    tiny_dit().save_pretrained(tmp_path / "dit" / "transformer")
+    config_file = tmp_path / "dit" / "transformer" / "config.json"
+    config = json.loads(config_file.read_text())
+    config_file.write_text(json.dumps({**config, "_class_name": "Transformer2DModel", "norm_type": "ada_norm_zero"}))
+    assert type(load_backbone(str(tmp_path / "dit"))) is DiTTransformer2DModel
+
+    recipe = load_recipe(tiny_recipe(tmp_path, model={"backbone": str(tmp_path / "dit")}))
+    assert len(inspect_recipe(recipe, "<recipe>").candidates) == 4
+
+
+def test_validate_reads_the_latent_size_from_the_pipeline_vae(tmp_path):
+    """A 2-level VAE downsamples 2x: 16 px images are 8x8 latents (not the SD default of 8x)."""
+    tiny_unet_condition(in_channels=4, out_channels=4).save_pretrained(tmp_path / "pipe" / "unet")
+    (tmp_path / "pipe" / "vae").mkdir()
+    (tmp_path / "pipe" / "vae" / "config.json").write_text(json.dumps({"block_out_channels": [8, 16]}))
+    recipe = load_recipe(tiny_recipe(tmp_path, model={"backbone": str(tmp_path / "pipe")},
+                                     data={"source": str(tmp_path), "resolution": 16}))
+    assert tuple(inspect_recipe(recipe, "<recipe>").architecture.sample_shape) == (4, 8, 8)

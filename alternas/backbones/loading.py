@@ -15,7 +15,7 @@ from .base import BackboneAdapter
 from .dit import DiTAdapter
 from .unet import UNetAdapter, UNetConditionAdapter
 
-__all__ = ["BACKBONE_CLASSES", "adapter_for", "build_backbone", "load_backbone"]
+__all__ = ["BACKBONE_CLASSES", "adapter_for", "backbone_class_name", "build_backbone", "load_backbone"]
 
 #: diffusers model classes alternas can prune, by their ``_class_name`` in ``config.json``
 BACKBONE_CLASSES: dict[str, type[nn.Module]] = {
@@ -23,6 +23,10 @@ BACKBONE_CLASSES: dict[str, type[nn.Module]] = {
     "UNet2DModel": UNet2DModel,
     "DiTTransformer2DModel": DiTTransformer2DModel,
 }
+
+#: ``(_class_name, norm_type)`` of configs saved by older diffusers -> the class that loads them
+#: (the Hub's ``facebook/DiT-XL-2-256`` still names its transformer ``Transformer2DModel``)
+_LEGACY_CLASS_NAMES: dict[tuple[str, str], str] = {("Transformer2DModel", "ada_norm_zero"): "DiTTransformer2DModel"}
 
 _ADAPTERS: tuple[type[BackboneAdapter], ...] = (UNetConditionAdapter, UNetAdapter, DiTAdapter)
 
@@ -40,6 +44,15 @@ def adapter_for(model: nn.Module) -> BackboneAdapter:
         f"backbone class `{type(model).__name__}` is not supported; "
         f"supported classes are {sorted(BACKBONE_CLASSES)}"
     )
+
+
+def backbone_class_name(config: dict[str, Any]) -> str:
+    """The alternas backbone class a diffusers ``config.json`` describes (``""`` when it names none).
+
+    Older configs that name a generic class are mapped to the class diffusers loads them as.
+    """
+    class_name = str(config.get("_class_name", ""))
+    return _LEGACY_CLASS_NAMES.get((class_name, str(config.get("norm_type", ""))), class_name)
 
 
 def build_backbone(class_name: str, config: dict[str, Any]) -> nn.Module:
@@ -126,6 +139,10 @@ def _resolve_class(source: str, subfolder: str | None, local_files_only: bool) -
 
 def _class_name_in(config_path: Path) -> str:
     try:
-        return json.loads(config_path.read_text())["_class_name"]
-    except (json.JSONDecodeError, KeyError) as error:
+        config = json.loads(config_path.read_text())
+    except json.JSONDecodeError as error:
         raise BackboneError(f"`{config_path}` is not a diffusers model config: {error}") from error
+    class_name = backbone_class_name(config) if isinstance(config, dict) else ""
+    if not class_name:
+        raise BackboneError(f"`{config_path}` is not a diffusers model config (it has no `_class_name`)")
+    return class_name

@@ -17,7 +17,7 @@ import torch
 from diffusers import DiTTransformer2DModel, UNet2DConditionModel
 from torch import nn
 
-from ..backbones import adapter_for, build_backbone
+from ..backbones import adapter_for, backbone_class_name, build_backbone
 from ..exceptions import BackboneError, ConfigError
 from ..macs import CostProfile, profile_costs
 from ..units import UnitSpec
@@ -27,7 +27,7 @@ __all__ = ["Architecture", "recipe_architecture", "recipe_costs"]
 
 #: text tokens of the CLIP tokenizers of Stable Diffusion 1.x/2.x (cross-attention sequence length)
 _CLIP_TOKENS = 77
-#: pixels per latent pixel of the Stable Diffusion / DiT VAE
+#: pixels per latent pixel of the Stable Diffusion / DiT VAE, used when no ``vae/config.json`` is on disk
 _LATENT_FACTOR = 8
 _BACKBONE_SUBFOLDERS = ("unet", "transformer")
 
@@ -61,7 +61,7 @@ def recipe_architecture(recipe: Recipe) -> Architecture:
     if builtin:
         class_name, config, source = _builtin_config(model_config.backbone, model_config.builtin)
     elif model_config.config is not None:
-        class_name, config, source = model_config.config.get("_class_name", ""), model_config.config, "model.config"
+        class_name, config, source = backbone_class_name(model_config.config), model_config.config, "model.config"
     else:
         class_name, config, source = _stored_config(model_config.backbone, model_config.subfolder,
                                                     model_config.architecture)
@@ -72,7 +72,7 @@ def recipe_architecture(recipe: Recipe) -> Architecture:
     shape = tuple(native)
     if recipe.data.resolution is not None:
         latent = not builtin and isinstance(model, (UNet2DConditionModel, DiTTransformer2DModel))
-        side = recipe.data.resolution // (_LATENT_FACTOR if latent else 1)
+        side = recipe.data.resolution // (_latent_factor(model_config.backbone) if latent else 1)
         shape = (native[0], side, side)
     return Architecture(model, source, _CLIP_TOKENS if text_conditioned else 1, shape)
 
@@ -117,7 +117,7 @@ def _stored_config(backbone: str, subfolder: str | None, architecture: str | Non
         raise BackboneError(f"`{path}` is not a readable diffusers config.json: {error}") from error
     if not isinstance(config, dict) or "_class_name" not in config:
         raise BackboneError(f"`{path}` is not a diffusers model config (it has no `_class_name`)")
-    return config["_class_name"], config, str(path)
+    return backbone_class_name(config), config, str(path)
 
 
 def _config_on_disk(backbone: str, subfolder: str | None) -> Path | None:
@@ -132,6 +132,19 @@ def _config_on_disk(backbone: str, subfolder: str | None) -> Path | None:
         if cached is not None:
             return cached
     return None
+
+
+def _latent_factor(backbone: str) -> int:
+    """The pipeline's VAE downsampling (``2 ** (levels - 1)``) from its ``vae/config.json`` on disk."""
+    path = Path(backbone).expanduser() / "vae" / "config.json"
+    path = path if path.is_file() else _hub_cached(backbone, "vae/config.json")
+    if path is None:
+        return _LATENT_FACTOR
+    try:
+        levels = len(json.loads(path.read_text())["block_out_channels"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise BackboneError(f"`{path}` is not a readable VAE config: {error}") from error
+    return 2 ** (levels - 1)
 
 
 def _hub_cached(repo_id: str, filename: str) -> Path | None:

@@ -1,4 +1,6 @@
-"""Exported routed model vs the dense model: sampling time at the same steps and batch size, beside the ideal.
+"""Inference benchmarks: exported routed models against the dense model, measured side by side.
+
+:func:`bench_export`: sampling time at the same steps and batch size, beside the ideal.
 
 For each backbone size, a plan of ``experts`` experts (each keeping a random subset of the prunable
 units worth about ``keep_share`` of the dense MACs, routed over equal timestep intervals) is exported
@@ -7,7 +9,10 @@ weights: full DDIM sampling loops, calls alternating between the two, medians. T
 dense generation MACs / routed generation MACs; the routed MACs are also counted on the loaded model
 to show that skipped units really do not run.
 
-    python -m bench.bench_export [--quick] [--threads N]
+:func:`bench_winner_vs_dense` (the paper's 3.64x comparison): a search's winner, exported and loaded
+back, at its own sampler steps against the dense teacher at 50 steps (and at the winner's steps).
+
+    python -m bench.inference [--quick] [--threads N]
 """
 
 from __future__ import annotations
@@ -23,14 +28,16 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from alternas.backbones import adapter_for
+from alternas.bundle import load_bundle
 from alternas.config import RunConfig
 from alternas.evaluation import denoise, dense_predictor, make_scheduler, measure_latencies
-from alternas.export import export_plan, load_experts, plan_from_masks
+from alternas.export import export_experts, export_plan, generate_images, load_experts, plan_from_masks
 from alternas.macs import count_macs, profile_costs
+from alternas.report import build_report
 from alternas.routing import manual_assignment
 from alternas.zoo.digits import DigitsTeacherConfig
 
-__all__ = ["MODELS", "bench_export"]
+__all__ = ["MODELS", "bench_export", "bench_winner_vs_dense"]
 
 SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 
@@ -153,6 +160,68 @@ def bench_export(
             for row in _case(name, batch_sizes, steps, repeats, experts, keep_share, Path(work))
         ]
     return {"threads": torch.get_num_threads(), "keep_share": keep_share, "cases": cases}
+
+
+def bench_winner_vs_dense(
+    run_dir: str | Path, dense_steps: int = 50, batch_size: int = 16, repeats: int = 3
+) -> dict[str, Any]:
+    """Total-generation speedup of a search's winner against the dense teacher at ``dense_steps``.
+
+    The winner (the run's report rule) is exported and loaded back; the dense pipeline is the same
+    pipeline with the teacher backbone in place of the routed one. Both generate ``batch_size``
+    images from the same seed; calls alternate and medians are reported.
+
+    Returns:
+        The winner's id, steps, quality and MACs, the ideal ratios (dense MACs at ``dense_steps`` or
+        at the winner's steps over the winner's generation MACs) and the measured ones.
+    """
+    report = build_report(run_dir)
+    winner = report.winner_entry
+    if winner is None or winner.config is None:
+        raise RuntimeError(f"{run_dir}: the search has no winner to compare ({report.winner.message})")
+    metrics = winner.metrics
+    steps = int(metrics["steps"])
+    with tempfile.TemporaryDirectory() as work:
+        export_experts(run_dir, Path(work) / "export", trial_id=winner.trial_id)
+        routed = load_experts(Path(work) / "export")
+        dense = load_experts(Path(work) / "export")
+        dense.unet = load_bundle(winner.config.model).backbone.eval()
+        labels = [index % routed.num_classes for index in range(batch_size)]
+
+        def sampler(pipeline: Any, count: int) -> Callable[[], None]:
+            return lambda: generate_images(
+                pipeline, labels, steps=count, guidance_scale=1.0, seed=0, batch_size=batch_size
+            )
+
+        seconds = measure_latencies(
+            {
+                "winner": sampler(routed, steps),
+                "dense_same_steps": sampler(dense, steps),
+                f"dense_{dense_steps}_steps": sampler(dense, dense_steps),
+            },
+            repeats,
+        )
+    per_step = float(metrics["teacher_macs_per_step"])
+    generation = float(metrics["generation_macs"])
+    return {
+        "trial_id": winner.trial_id,
+        "winner_reason": report.winner.message,
+        "params": winner.params,
+        "steps": steps,
+        "dense_steps": dense_steps,
+        "batch_size": batch_size,
+        "quality_metric": report.config.quality_metric,
+        "quality": winner.quality,
+        "teacher_quality_same_steps": metrics.get(f"teacher_{report.config.quality_metric}"),
+        "macs_share": float(metrics["macs_share"]),
+        "generation_gmacs": generation / 1e9,
+        "dense_generation_gmacs_at_dense_steps": per_step * dense_steps / 1e9,
+        "seconds": seconds,
+        "ideal_speedup_vs_dense_steps": per_step * dense_steps / generation,
+        "speedup_vs_dense_steps": seconds[f"dense_{dense_steps}_steps"] / seconds["winner"],
+        "ideal_speedup_same_steps": per_step * steps / generation,
+        "speedup_same_steps": seconds["dense_same_steps"] / seconds["winner"],
+    }
 
 
 def main() -> None:

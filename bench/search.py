@@ -1,0 +1,107 @@
+"""Search orchestration overhead: a real search of a recipe through Ray Tune, timed against its trials.
+
+The recipe (the quickstart by default) runs into a fresh run directory with the digits teacher
+already cached. Each trial's compute is the time between its start and end in its trial record
+(model set-up, training, evaluation, writing its files). With ``S = max_concurrent_trials`` trial
+slots open for the search's wall time ``W`` (Ray start, scheduling, checkpoints, driver bookkeeping
+and shut-down included), the overhead is the share of slot time not spent in trials::
+
+    overhead = (S * W - sum of trial compute) / (S * W)
+
+which is the issue's ``(W - sum of trial compute) / W`` with the trials' compute spread over the
+slots that ran them concurrently. The report written at the end is timed separately.
+
+    python -m bench.search [--trials N] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from alternas.recipe import load_recipe
+from alternas.report import write_report
+from alternas.search import search
+
+__all__ = ["QUICKSTART", "bench_search"]
+
+QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"
+
+
+def bench_search(
+    out_dir: str | Path, recipe_file: str | Path = QUICKSTART, num_trials: int | None = None
+) -> dict[str, Any]:
+    """Run the recipe's search into ``out_dir`` (started afresh) and measure its overhead.
+
+    Args:
+        out_dir: the run directory (replaced if it exists).
+        recipe_file: the recipe to run.
+        num_trials: override the recipe's ``search.num_trials`` (``None``: the recipe's).
+
+    Returns:
+        Wall time, per-trial compute, overhead share, the front and the report's time.
+    """
+    recipe = load_recipe(recipe_file)
+    search_settings = recipe.search
+    if num_trials is not None:
+        search_settings = search_settings.model_copy(update={"num_trials": num_trials})
+    recipe = recipe.model_copy(update={"output_dir": str(out_dir), "search": search_settings})
+    started = time.perf_counter()
+    result = search(recipe, overwrite=True, console=Console(quiet=True))
+    driver_seconds = time.perf_counter() - started
+    report_started = time.perf_counter()
+    write_report(result.run_dir)
+    report_seconds = time.perf_counter() - report_started
+
+    finished = [r for r in result.records if r.status == "finished"]
+    compute = {r.trial_id: r.finished_at - r.started_at for r in finished if r.started_at and r.finished_at}
+    slots = search_settings.max_concurrent_trials
+    wall = result.state.wall_seconds
+    return {
+        "recipe": str(recipe_file),
+        "planned_trials": recipe.planned_trials(),
+        "finished_trials": len(finished),
+        "failed_trials": sum(r.status == "failed" for r in result.records),
+        "max_concurrent_trials": slots,
+        "cpus_per_trial": search_settings.cpus_per_trial,
+        "search_wall_s": wall,
+        "driver_wall_s": driver_seconds,
+        "report_s": report_seconds,
+        "trial_compute_s": compute,
+        "sum_trial_compute_s": sum(compute.values()),
+        "overhead_share": (slots * wall - sum(compute.values())) / (slots * wall),
+        "front": [
+            {
+                "trial_id": r.trial_id,
+                "params": r.params,
+                "fid": r.metrics.get("fid"),
+                "accuracy": r.metrics.get("accuracy"),
+                "generation_macs": r.metrics.get("generation_macs"),
+                "macs_share": r.metrics.get("macs_share"),
+                "teacher_fid": r.metrics.get("teacher_fid"),
+            }
+            for r in result.front
+        ],
+        "run_dir": str(result.run_dir),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", type=Path, default=QUICKSTART)
+    parser.add_argument("--trials", type=int, default=None, help="override search.num_trials")
+    parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temporary one)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        result = bench_search(args.out or Path(work) / "search", args.recipe, args.trials)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
