@@ -85,40 +85,15 @@ def _cli(capsys, *args: str) -> tuple[int, str]:
 
 
 def test_generate_writes_a_grid_or_a_folder_reproducibly(export_dir, tmp_path, capsys):
-    code, out = _cli(
-        capsys,
-        "generate",
-        str(export_dir),
-        "-n",
-        "6",
-        "-l",
-        "1,2",
-        "--out",
-        str(tmp_path / "a.png"),
-        "--device",
-        "cpu",
-    )
+    six = ["generate", str(export_dir), "-n", "6"]
+    code, out = _cli(capsys, *six, "-l", "1,2", "--out", str(tmp_path / "a.png"), "--device", "cpu")
     assert code == 0, out
     assert "generated 6 images" in out
     with Image.open(tmp_path / "a.png") as grid:
         assert grid.size == (3 * 9 * 8 + 8, 2 * 9 * 8 + 8)  # 3 x 2 tiles of 8 px, 1 px padding, scaled x8
-    _cli(
-        capsys, "generate", str(export_dir), "-n", "6", "-l", "1", "-l", "2", "--out", str(tmp_path / "b.png")
-    )
+    _cli(capsys, *six, "-l", "1", "-l", "2", "--out", str(tmp_path / "b.png"))
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    _cli(
-        capsys,
-        "generate",
-        str(export_dir),
-        "-n",
-        "6",
-        "-l",
-        "1,2",
-        "--seed",
-        "1",
-        "--out",
-        str(tmp_path / "c.png"),
-    )
+    _cli(capsys, *six, "-l", "1,2", "--seed", "1", "--out", str(tmp_path / "c.png"))
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
 
     code, out = _cli(

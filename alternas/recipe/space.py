@@ -48,6 +48,16 @@ STEPS_PARAM = "eval.steps"
 Partition = Literal["learned", "manual", "static"]
 
 
+def _distinct_in_range(values: list[int], what: str, low: int, high: int) -> list[int]:
+    """``values`` if none repeats and all lie in ``[low, high]``; raises ``ValueError`` otherwise."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} must not repeat, got {values}")
+    bad = [value for value in values if not low <= value <= high]
+    if bad:
+        raise ValueError(f"{what} must be between {low} and {high}, got {bad}")
+    return values
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -167,12 +177,7 @@ class ExpertsSpace(_Strict):
     @field_validator("counts")
     @classmethod
     def _check_counts(cls, counts: list[int]) -> list[int]:
-        if len(set(counts)) != len(counts):
-            raise ValueError(f"counts must not repeat, got {counts}")
-        bad = [n for n in counts if not 1 <= n <= 64]
-        if bad:
-            raise ValueError(f"expert counts must be between 1 and 64, got {bad}")
-        return counts
+        return _distinct_in_range(counts, "expert counts", 1, 64)
 
     @field_validator("partitions")
     @classmethod
@@ -283,14 +288,7 @@ class SearchSpace(_Strict):
     @field_validator("steps")
     @classmethod
     def _check_steps(cls, steps: list[int] | None) -> list[int] | None:
-        if steps is None:
-            return steps
-        if len(set(steps)) != len(steps):
-            raise ValueError(f"steps must not repeat, got {steps}")
-        bad = [s for s in steps if not 1 <= s <= 1000]
-        if bad:
-            raise ValueError(f"sampler steps must be between 1 and 1000, got {bad}")
-        return steps
+        return None if steps is None else _distinct_in_range(steps, "sampler steps", 1, 1000)
 
     def grid_size(self, default_steps: int) -> float:
         """Number of distinct points when every dimension is a list (``inf`` if any is a range)."""
