@@ -217,26 +217,28 @@ def test_sigkill_of_the_driver_then_resume(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_an_error_leaves_no_ray(tmp_path):
-    """SIGINT: exit 130 with the resume command, trials left pending, no Ray process. Then a resume that
-    fails after Ray started (a damaged Ray state): exit 2, one message, no Ray process."""
+    """SIGINT, then SIGTERM of a resumed search: exit 130 with the resume command, trials left pending, no
+    Ray process. Then a resume that fails after Ray started (a damaged Ray state): exit 2, one message,
+    no Ray process."""
     data = tiny_recipe(tmp_path)
     data["train"].update(steps=200, hypernet_steps=100, checkpoint_every=20, log_every=5)
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(data))
     layout = SearchRunDir(data["output_dir"])
 
-    process, marker = start_search(recipe_file)
-    with RayProcesses(process.pid) as ray_processes:
-        wait_for(lambda: any(r.status == "running" for r in layout.records()), 600, process)
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=300)
-    assert process.returncode == 130, out + err
-    assert f"resume with: alternas search {recipe_file} --resume" in " ".join(err.split())
-    assert "Traceback" not in out + err
-    ray_processes.assert_all_gone()
-    assert not marked_ray_processes(marker)
-    assert json.loads(layout.search_file.read_text())["status"] == "interrupted"
-    assert {r.status for r in layout.records()} <= {"pending", "finished"}
+    for stop, arguments in ((signal.SIGINT, ()), (signal.SIGTERM, ("--resume",))):
+        process, marker = start_search(recipe_file, *arguments)
+        with RayProcesses(process.pid) as ray_processes:
+            wait_for(lambda: any(r.status == "running" for r in layout.records()), 600, process)
+            process.send_signal(stop)
+            out, err = process.communicate(timeout=300)
+        assert process.returncode == 130, (stop, out + err)
+        assert f"resume with: alternas search {recipe_file} --resume" in " ".join(err.split())
+        assert "Traceback" not in out + err
+        ray_processes.assert_all_gone()
+        assert not marked_ray_processes(marker)
+        assert json.loads(layout.search_file.read_text())["status"] == "interrupted"
+        assert {r.status for r in layout.records()} <= {"pending", "finished"}
 
     (layout.ray_dir / "tuner.pkl").write_bytes(b"damaged")
     process, marker = start_search(recipe_file, "--resume")
