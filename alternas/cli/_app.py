@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -18,8 +19,20 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-error_console = Console(stderr=True)
+#: columns for tables when output is not a terminal (CI logs, files): wide enough that trial ids and
+#: numbers never wrap; ``COLUMNS`` still wins
+_PLAIN_WIDTH = 160
+
+
+def _console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=_PLAIN_WIDTH)
+    return console
+
+
+console = _console()
+error_console = _console(stderr=True)
 
 
 def setup_logging(verbose: bool = False) -> None:
