@@ -80,7 +80,7 @@ def _search(section: dict[str, Any]) -> list[str]:
         *_table(["trial", "params", "FID", "accuracy", "MMACs / image", "MACs share"], rows),
     ]
     if "figure" in section:
-        lines += [f"![Pareto front]({'../' + section['figure']})", ""]
+        lines += [f"![Pareto front]({section['figure']})", ""]
     return lines
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,25 @@ def tiny_dit(num_classes: int = 10) -> DiTTransformer2DModel:
         num_embeds_ada_norm=num_classes,
         norm_num_groups=4,
     ).eval()
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run the ``alternas`` entry point in-process: ``(exit code, stdout, stderr)``, each with its
+    whitespace collapsed so that wrapped lines read as one."""
+    from alternas.cli import main
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["alternas", *args])
+        with pytest.raises(SystemExit) as exit_info:
+            main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, " ".join(out.split()), " ".join(err.split())
+
+
+def cli_output(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Like :func:`run_cli`, with stdout and stderr together: ``(exit code, output)``."""
+    code, out, err = run_cli(capsys, *args)
+    return code, f"{out} {err}".strip()
 
 
 BACKBONE_FACTORIES = {

@@ -11,20 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from alternas.cli import main
-
+from .conftest import cli_output
 from .test_recipe import tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str]:
-    """Run the ``alternas`` entry point in-process; returns the exit code and all output, one line."""
-    monkeypatch.setattr(sys, "argv", ["alternas", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, " ".join((captured.out + captured.err).split())
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -108,7 +98,7 @@ MALFORMED = [
 def test_malformed_recipe_exits_2_naming_the_field(tmp_path, monkeypatch, capsys, case, damage, expected):
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(damage(tiny_recipe(tmp_path))))
-    code, output = run_cli(monkeypatch, capsys, "validate", str(path))
+    code, output = cli_output(capsys, "validate", str(path))
     assert code == 2, output
     assert expected in output
     assert str(path) in output or "recipe.yaml" in output
@@ -126,23 +116,23 @@ def test_malformed_recipe_exits_2_naming_the_field(tmp_path, monkeypatch, capsys
 def test_unreadable_recipe_exits_2(tmp_path, monkeypatch, capsys, text, expected):
     path = tmp_path / "recipe.yaml"
     path.write_text(text)
-    code, output = run_cli(monkeypatch, capsys, "validate", str(path))
+    code, output = cli_output(capsys, "validate", str(path))
     assert code == 2 and expected in output and "Traceback" not in output
 
 
 def test_missing_recipe_file_and_bad_space_file(tmp_path, monkeypatch, capsys):
-    code, output = run_cli(monkeypatch, capsys, "validate", str(tmp_path / "absent.yaml"))
+    code, output = cli_output(capsys, "validate", str(tmp_path / "absent.yaml"))
     assert code == 2 and "recipe" in output and "does not exist" in output
     space = tmp_path / "space.yaml"
     space.write_text("experts: {counts: [2]}\nbudget: {macs_share: [0.6]}\nranges: {train.lr: {low: 1}}\n")
     recipe = tiny_recipe(tmp_path, space=str(space))
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
-    code, output = run_cli(monkeypatch, capsys, "validate", str(tmp_path / "recipe.yaml"))
+    code, output = cli_output(capsys, "validate", str(tmp_path / "recipe.yaml"))
     assert code == 2 and f"{space}: `space.ranges.train.lr`" in output
 
 
 def test_validate_prints_the_space_and_the_unit_table(monkeypatch, capsys):
-    code, output = run_cli(monkeypatch, capsys, "validate", str(ROOT / "recipes/sd21-alter.yaml"))
+    code, output = cli_output(capsys, "validate", str(ROOT / "recipes/sd21-alter.yaml"))
     assert code == 0, output
     assert "10 learned" in output and "budget.macs_share" in output
     assert "up_blocks.3.attentions.2" in output and "34 of 34" in output and "16 transformer" in output

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
 from diffusers import DDIMScheduler
@@ -15,7 +13,7 @@ from alternas.export import AlternasDigitsPipeline, plan_from_masks
 from alternas.routing import manual_assignment
 from alternas.zoo.digits import DigitsLabelEncoder, LabelTokenConditioner
 
-from .conftest import tiny_unet_condition
+from .conftest import cli_output, tiny_unet_condition
 
 SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 
@@ -71,32 +69,19 @@ def test_pipeline_samples_exactly_like_the_evaluation_sampler(guidance_scale):
     assert len(pil) == 1 and pil[0].size == (8, 8)
 
 
-def _cli(capsys, *args: str) -> tuple[int, str]:
-    """Run the ``alternas`` entry point in-process: ``(exit code, stdout + stderr on one line)``."""
-    from alternas.cli import main
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", ["alternas", *args])
-        patch.setenv("COLUMNS", "200")
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, " ".join((out + err).split())
-
-
 def test_generate_writes_a_grid_or_a_folder_reproducibly(export_dir, tmp_path, capsys):
     six = ["generate", str(export_dir), "-n", "6"]
-    code, out = _cli(capsys, *six, "-l", "1,2", "--out", str(tmp_path / "a.png"), "--device", "cpu")
+    code, out = cli_output(capsys, *six, "-l", "1,2", "--out", str(tmp_path / "a.png"), "--device", "cpu")
     assert code == 0, out
     assert "generated 6 images" in out
     with Image.open(tmp_path / "a.png") as grid:
         assert grid.size == (3 * 9 * 8 + 8, 2 * 9 * 8 + 8)  # 3 x 2 tiles of 8 px, 1 px padding, scaled x8
-    _cli(capsys, *six, "-l", "1", "-l", "2", "--out", str(tmp_path / "b.png"))
+    cli_output(capsys, *six, "-l", "1", "-l", "2", "--out", str(tmp_path / "b.png"))
     assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
-    _cli(capsys, *six, "-l", "1,2", "--seed", "1", "--out", str(tmp_path / "c.png"))
+    cli_output(capsys, *six, "-l", "1,2", "--seed", "1", "--out", str(tmp_path / "c.png"))
     assert (tmp_path / "a.png").read_bytes() != (tmp_path / "c.png").read_bytes()
 
-    code, out = _cli(
+    code, out = cli_output(
         capsys,
         "generate",
         str(export_dir),
@@ -127,12 +112,12 @@ def test_generate_writes_a_grid_or_a_folder_reproducibly(export_dir, tmp_path, c
     ],
 )
 def test_generate_rejects_bad_requests_with_exit_2(export_dir, tmp_path, capsys, args, message):
-    code, out = _cli(capsys, "generate", str(export_dir), *args, "--out", str(tmp_path / "x.png"))
+    code, out = cli_output(capsys, "generate", str(export_dir), *args, "--out", str(tmp_path / "x.png"))
     assert code == 2 and message in out and "Traceback" not in out
 
 
 def test_generate_on_a_folder_that_is_not_an_export_exits_2(tmp_path, capsys):
-    code, out = _cli(capsys, "generate", str(tmp_path))
+    code, out = cli_output(capsys, "generate", str(tmp_path))
     assert code == 2 and "is not an alternas export" in out
 
 
@@ -163,9 +148,9 @@ def test_generate_with_prompts_from_an_exported_stable_diffusion_pipeline(tmp_pa
 
     out = tmp_path / "sd.png"
     prompts = ["-p", "a red cat", "-p", "a dog"]
-    code, text = _cli(capsys, "generate", str(tmp_path / "export"), *prompts, "--out", str(out))
+    code, text = cli_output(capsys, "generate", str(tmp_path / "export"), *prompts, "--out", str(out))
     assert code == 0, text
     with Image.open(out) as grid:
         assert grid.size == (2 * 65 + 1, 65 + 1)  # two 64 px images side by side
-    code, text = _cli(capsys, "generate", str(tmp_path / "export"), "--out", str(out))
+    code, text = cli_output(capsys, "generate", str(tmp_path / "export"), "--out", str(out))
     assert code == 2 and "pass at least one --prompt" in text

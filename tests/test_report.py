@@ -10,7 +10,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -26,7 +25,7 @@ from alternas.report import build_report, knee_index, pareto_front, report_rende
 from alternas.routing import manual_assignment
 from alternas.rundir import SearchRunDir, TrialRecord
 
-from .conftest import tiny_unet_condition
+from .conftest import run_cli, tiny_unet_condition
 
 SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 TEACHER = {"teacher_fid": 10.0, "teacher_accuracy": 0.9, "teacher_latency_s": 2.0}
@@ -248,22 +247,9 @@ def test_terminal_rendering_names_the_winner(run_dir):
     assert "front ★" in text and "dense @ 10 steps" in text and "TrainingDiverged: loss is nan" in text
 
 
-def _cli(capsys, *args: str) -> tuple[int, str, str]:
-    """Run the ``alternas`` entry point in-process: ``(exit code, stdout, stderr)``."""
-    from alternas.cli import main
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "argv", ["alternas", *args])
-        patch.setenv("COLUMNS", "120")
-        with pytest.raises(SystemExit) as exit_info:
-            main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, " ".join(out.split()), " ".join(err.split())
-
-
 def test_report_cli_writes_the_report_and_a_run_without_finished_trials_exits_2(run_dir, tmp_path, capsys):
     copy = shutil.copytree(run_dir, tmp_path / "copy")
-    code, out, err = _cli(capsys, "report", str(copy), "--winner", "knee")
+    code, out, err = run_cli(capsys, "report", str(copy), "--winner", "knee")
     assert code == 0, err
     assert "winner: trial b" in out and "report.html" in out
 
@@ -271,10 +257,10 @@ def test_report_cli_writes_the_report_and_a_run_without_finished_trials_exits_2(
     layout.write_record(TrialRecord(trial_id="0", status="failed", seed=0, error="boom"))
     layout.write_record(TrialRecord(trial_id="1", status="running", seed=1))
     for command in (("report", str(layout.root)), ("export", str(layout.root), "--out", str(tmp_path / "x"))):
-        code, _, err = _cli(capsys, *command)
+        code, _, err = run_cli(capsys, *command)
         assert code == 2, command
         assert "has no finished trial (1 failed, 1 running)" in err and "Traceback" not in err
-    code, _, err = _cli(capsys, "report", str(copy), "--winner", "best")
+    code, _, err = run_cli(capsys, "report", str(copy), "--winner", "best")
     assert code == 2 and "report.winner" in err
     with pytest.raises(CheckpointError, match="not a search run directory"):
         build_report(tmp_path)

@@ -25,6 +25,7 @@ from alternas.report import LOWER_IS_BETTER
 from alternas.rundir import SearchRunDir
 from alternas.search import search
 
+from .conftest import cli_output
 from .test_recipe import tiny_recipe
 
 ALTERNAS = str(Path(sys.executable).with_name("alternas"))
@@ -251,7 +252,6 @@ def test_ctrl_c_stops_cleanly_and_an_error_leaves_no_ray(tmp_path):
 
 
 def test_an_existing_search_needs_resume_or_overwrite(tmp_path, monkeypatch, capsys):
-    from .test_cli_validate import run_cli
 
     data = tiny_recipe(tmp_path)
     layout = SearchRunDir(data["output_dir"])
@@ -262,7 +262,7 @@ def test_an_existing_search_needs_resume_or_overwrite(tmp_path, monkeypatch, cap
     }))
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(data))
-    code, output = run_cli(monkeypatch, capsys, "search", str(recipe_file))
+    code, output = cli_output(capsys, "search", str(recipe_file))
     assert code == 2 and "pass --resume to continue it, or --overwrite" in output
-    code, output = run_cli(monkeypatch, capsys, "search", str(recipe_file), "--resume")
+    code, output = cli_output(capsys, "search", str(recipe_file), "--resume")
     assert code == 2 and "started from a different recipe" in output
