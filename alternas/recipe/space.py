@@ -48,10 +48,16 @@ STEPS_PARAM = "eval.steps"
 Partition = Literal["learned", "manual", "static"]
 
 
-def _distinct_in_range(values: list[int], what: str, low: int, high: int) -> list[int]:
-    """``values`` if none repeats and all lie in ``[low, high]``; raises ``ValueError`` otherwise."""
+def _distinct(values: list[Any], what: str) -> list[Any]:
+    """``values`` if none repeats; raises ``ValueError`` naming ``what`` otherwise."""
     if len(set(values)) != len(values):
         raise ValueError(f"{what} must not repeat, got {values}")
+    return values
+
+
+def _distinct_in_range(values: list[int], what: str, low: int, high: int) -> list[int]:
+    """``values`` if none repeats and all lie in ``[low, high]``; raises ``ValueError`` otherwise."""
+    _distinct(values, what)
     bad = [value for value in values if not low <= value <= high]
     if bad:
         raise ValueError(f"{what} must be between {low} and {high}, got {bad}")
@@ -92,8 +98,7 @@ class Dimension(_Strict):
         if self.choices is not None:
             if self.low is not None or self.high is not None:
                 raise ValueError("give either a list of choices or a range `{low, high}`, not both")
-            if len(set(self.choices)) != len(self.choices):
-                raise ValueError(f"choices must not repeat, got {self.choices}")
+            _distinct(self.choices, "choices")
             return self
         if self.low is None or self.high is None:
             raise ValueError("a range needs both `low` and `high` (or give a list of choices)")
@@ -182,9 +187,7 @@ class ExpertsSpace(_Strict):
     @field_validator("partitions")
     @classmethod
     def _check_partitions(cls, partitions: list[str]) -> list[str]:
-        if len(set(partitions)) != len(partitions):
-            raise ValueError(f"partitions must not repeat, got {partitions}")
-        return partitions
+        return _distinct(partitions, "partitions")
 
     @model_validator(mode="after")
     def _check_boundaries(self) -> ExpertsSpace:
