@@ -340,6 +340,32 @@ def test_export_into_a_diffusers_pipeline_folder_and_generate(tmp_path):
 
     with pytest.raises(CheckpointError, match="already exists"):
         export_plan(plan, tmp_path / "finetuned", config, tmp_path / "export")
+    (tmp_path / "export" / "stale.txt").write_text("from the earlier export")
+    export_plan(plan, tmp_path / "finetuned", config, tmp_path / "export", overwrite=True)
+    assert not (tmp_path / "export" / "stale.txt").exists()  # an earlier export is replaced whole
+
+
+def test_export_overwrite_never_replaces_a_folder_that_is_not_an_export(tmp_path):
+    """`--overwrite` replaces an earlier export only: a folder of other files and a file are refused,
+    and left exactly as they were."""
+
+    transformer = tiny_dit()
+    transformer.save_pretrained(tmp_path / "finetuned")
+    plan = plan_from_masks(transformer, three_experts(4), manual_assignment(3, 1000), scheduler_config=SCHEDULE)
+    config = RunConfig.model_validate({"model": {"backbone": str(tmp_path / "finetuned")}})
+    unrelated = tmp_path / "photos"
+    unrelated.mkdir()
+    (unrelated / "holiday.jpg").write_bytes(b"not an export")
+    with pytest.raises(CheckpointError, match="holds no earlier export"):
+        export_plan(plan, tmp_path / "finetuned", config, unrelated, overwrite=True)
+    assert [p.name for p in unrelated.iterdir()] == ["holiday.jpg"]
+    assert (unrelated / "holiday.jpg").read_bytes() == b"not an export"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(CheckpointError, match="is a file"):
+        export_plan(plan, tmp_path / "finetuned", config, a_file, overwrite=True)
+    assert a_file.read_text() == "keep me"
+    assert not list(tmp_path.glob("*.partial"))
 
 
 def test_a_bare_backbone_exports_the_routed_model_alone(tmp_path):

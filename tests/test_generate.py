@@ -154,3 +154,40 @@ def test_generate_with_prompts_from_an_exported_stable_diffusion_pipeline(tmp_pa
         assert grid.size == (2 * 65 + 1, 65 + 1)  # two 64 px images side by side
     code, text = cli_output(capsys, "generate", str(tmp_path / "export"), "--out", str(out))
     assert code == 2 and "pass at least one --prompt" in text
+
+
+def test_generate_from_an_exported_unconditional_ddpm_pipeline(tmp_path, capsys):
+    """A plain diffusers `DDPMPipeline` (unconditional `UNet2DModel`) exports as that pipeline with the
+    routed UNet, and `alternas generate` samples it without labels or prompts."""
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    from alternas.config import RunConfig
+    from alternas.export import export_plan, load_experts
+
+    torch.manual_seed(0)
+    unet = UNet2DModel(
+        sample_size=8, in_channels=3, out_channels=3, block_out_channels=(16, 32),
+        down_block_types=("AttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "AttnUpBlock2D"),
+        layers_per_block=1, attention_head_dim=8, norm_num_groups=8,
+    ).eval()
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(**SCHEDULE)).save_pretrained(tmp_path / "ddpm")
+    unet.save_pretrained(tmp_path / "finetuned")
+    keep = torch.ones(2, len(adapter_for(unet).discover_units()))
+    keep[1, ::2] = 0
+    plan = plan_from_masks(unet, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=3)
+    config = RunConfig.model_validate({"model": {"backbone": str(tmp_path / "ddpm")}})
+    export_plan(plan, tmp_path / "finetuned", config, tmp_path / "export")
+    assert type(load_experts(tmp_path / "export")).__name__ == "DDPMPipeline"
+
+    out = tmp_path / "samples"
+    code, text = cli_output(capsys, "generate", str(tmp_path / "export"), "-n", "3", "--out", str(out))
+    assert code == 0, text
+    files = sorted(path.name for path in out.iterdir())
+    assert files == ["0000-image.png", "0001-image.png", "0002-image.png"]
+    with Image.open(out / files[0]) as picture:
+        assert picture.size == (64, 64)  # 8 px upscaled to >= 64 px
+        assert any(low < high for low, high in picture.getextrema())  # not a blank image
+    for args, message in [(("--label", "3"), "this export is unconditional"),
+                          (("--guidance-scale", "2"), "has no classifier-free guidance")]:
+        code, text = cli_output(capsys, "generate", str(tmp_path / "export"), *args, "--out", str(out))
+        assert code == 2 and message in text, text

@@ -18,7 +18,9 @@ def export(
     trial: str | None = typer.Option(
         None, "--trial", "-t", help="trial id to export (default: the report's winner)"
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="replace OUT if it exists"),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="replace OUT if it holds an earlier export (never another folder)"
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Write the expert config, fine-tuned weights and a routed runtime for one trial into OUT."""

@@ -43,7 +43,14 @@ def generate(
     import time
 
     from ..exceptions import ConfigError
-    from ..export import default_conditions, generate_images, load_experts, read_expert_config, save_images
+    from ..export import (
+        condition_kind,
+        default_conditions,
+        generate_images,
+        load_experts,
+        read_expert_config,
+        save_images,
+    )
     from ..trainer import resolve_device
 
     if label and prompt:
@@ -58,6 +65,7 @@ def generate(
     given: list[str] = [part.strip() for item in label for part in item.split(",") if part.strip()] + list(
         prompt
     )
+    unconditional = condition_kind(pipeline) == "unconditional"
     count = num_images or (len(given) if given else 16)
     conditions = (
         [given[i % len(given)] for i in range(count)] if given else default_conditions(pipeline, count)
@@ -68,7 +76,9 @@ def generate(
         conditions,
         steps=steps or plan.sampler.steps,
         guidance_scale=(
-            guidance_scale if guidance_scale is not None else float(plan.metrics.get("guidance_scale", 1.0))
+            guidance_scale
+            if guidance_scale is not None
+            else 1.0 if unconditional else float(plan.metrics.get("guidance_scale", 1.0))
         ),
         seed=seed,
         batch_size=batch_size,

@@ -6,6 +6,7 @@ import inspect
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,29 +18,40 @@ from ..images import image_grid, save_image_grid
 __all__ = ["condition_kind", "default_conditions", "generate_images", "save_images"]
 
 
-def condition_kind(pipeline: DiffusionPipeline) -> str:
-    """``"class_labels"`` or ``"prompt"``: how ``pipeline`` is conditioned (read from its ``__call__``).
+ConditionKind = Literal["class_labels", "prompt", "unconditional"]
+
+
+def condition_kind(pipeline: DiffusionPipeline) -> ConditionKind:
+    """How ``pipeline`` is conditioned, read from its ``__call__``: ``"class_labels"``, ``"prompt"``, or
+    ``"unconditional"`` for pipelines that only take a ``batch_size`` (``DDPMPipeline``, ``DDIMPipeline``).
 
     Raises:
-        ConfigError: the pipeline takes neither.
+        ConfigError: the pipeline takes none of these.
     """
     parameters = inspect.signature(pipeline.__call__).parameters
     for kind in ("class_labels", "prompt"):
         if kind in parameters:
             return kind
+    if "batch_size" in parameters:
+        return "unconditional"
     raise ConfigError(
-        f"`{type(pipeline).__name__}` takes neither class labels nor prompts; alternas cannot drive it"
+        f"`{type(pipeline).__name__}` takes neither class labels, prompts nor a batch size; "
+        "alternas cannot drive it"
     )
 
 
-def default_conditions(pipeline: DiffusionPipeline, count: int) -> list[int]:
-    """``count`` class labels cycling through every class (class-conditional pipelines only).
+def default_conditions(pipeline: DiffusionPipeline, count: int) -> list[int | None]:
+    """``count`` class labels cycling through every class, or ``count`` times ``None`` for an
+    unconditional pipeline.
 
     Raises:
         ConfigError: the pipeline is text-conditioned (prompts must be given).
     """
-    if condition_kind(pipeline) == "prompt":
+    kind = condition_kind(pipeline)
+    if kind == "prompt":
         raise ConfigError("this export is text-conditioned: pass at least one --prompt")
+    if kind == "unconditional":
+        return [None] * count
     classes = getattr(pipeline, "num_classes", None)
     if (
         classes is None
@@ -50,7 +62,7 @@ def default_conditions(pipeline: DiffusionPipeline, count: int) -> list[int]:
 
 def generate_images(
     pipeline: DiffusionPipeline,
-    conditions: Sequence[int | str],
+    conditions: Sequence[int | str | None],
     *,
     steps: int,
     guidance_scale: float,
@@ -61,7 +73,8 @@ def generate_images(
 
     Args:
         pipeline: an exported pipeline (see :func:`~alternas.export.load_experts`).
-        conditions: class labels (class-conditional pipelines) or prompts (text-conditioned ones).
+        conditions: class labels (class-conditional pipelines), prompts (text-conditioned ones) or
+            one ``None`` per image (unconditional ones).
         steps: sampler steps.
         guidance_scale: classifier-free guidance (1 = off).
         seed: seed of the initial noise; the same seed and batch size give the same images.
@@ -74,7 +87,12 @@ def generate_images(
         ConfigError: a condition does not fit the pipeline (e.g. a label out of range).
     """
     kind = condition_kind(pipeline)
-    if kind == "class_labels":
+    if kind == "unconditional":
+        if any(c is not None for c in conditions):
+            raise ConfigError(
+                f"this export is unconditional (`{type(pipeline).__name__}`); drop --label and --prompt"
+            )
+    elif kind == "class_labels":
         try:
             conditions = [int(c) for c in conditions]
         except ValueError as error:
@@ -83,15 +101,22 @@ def generate_images(
             ) from error
     else:
         conditions = [str(c) for c in conditions]
+    takes_guidance = "guidance_scale" in inspect.signature(pipeline.__call__).parameters
+    if not takes_guidance and guidance_scale != 1.0:
+        raise ConfigError(
+            f"`{type(pipeline).__name__}` has no classifier-free guidance; drop --guidance-scale {guidance_scale}"
+        )
     generator = torch.Generator("cpu").manual_seed(seed)
     batches = []
     for start in range(0, len(conditions), batch_size):
         chunk = conditions[start : start + batch_size]
+        request = {"batch_size": len(chunk)} if kind == "unconditional" else {kind: chunk}
+        if takes_guidance:
+            request["guidance_scale"] = guidance_scale
         try:
             output = pipeline(
-                **{kind: chunk},
+                **request,
                 num_inference_steps=steps,
-                guidance_scale=guidance_scale,
                 generator=generator,
                 output_type="np",
             )
@@ -103,13 +128,14 @@ def generate_images(
 
 
 def save_images(
-    images: torch.Tensor, conditions: Sequence[int | str], out: str | Path, scale: int = 1
+    images: torch.Tensor, conditions: Sequence[int | str | None], out: str | Path, scale: int = 1
 ) -> list[Path]:
     """Save ``images`` (``[0, 1]``, ``(N, C, H, W)``) as one grid (``out`` ends in ``.png``) or a folder.
 
     Args:
         images: the images.
-        conditions: the label or prompt of each image (used in the file names of a folder).
+        conditions: the label or prompt of each image (used in the file names of a folder), ``None``
+            for an unconditional image.
         out: ``grid.png`` for one grid, any other path for a folder of ``0000-<condition>.png`` files.
         scale: integer nearest-neighbour upscaling (tiny digits are 8 px).
     """
@@ -121,7 +147,8 @@ def save_images(
     paths = []
     for index, (image, condition) in enumerate(zip(images, conditions)):
         picture = image_grid(image[None], columns=1, scale=scale, padding=0)
-        name = re.sub(r"[^A-Za-z0-9]+", "-", str(condition)).strip("-")[:40] or "image"
+        label = "" if condition is None else str(condition)
+        name = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")[:40] or "image"
         path = out / f"{index:04d}-{name}.png"
         picture.save(path)
         paths.append(path)

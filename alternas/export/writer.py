@@ -91,7 +91,7 @@ def export_experts(
         run_dir: a search run directory, or the output of ``alternas train``.
         out_dir: the export folder to create.
         trial_id: the trial to export; ``None`` exports the winner of the run's report.
-        overwrite: replace ``out_dir`` if it exists.
+        overwrite: replace ``out_dir`` if it holds an earlier export (never any other folder).
 
     Raises:
         CheckpointError: the run has no finished trial, the trial is unknown or unfinished, there is
@@ -125,13 +125,10 @@ def export_plan(
         backbone_dir: the fine-tuned backbone (``save_pretrained`` folder).
         config: the run's config (its ``model`` section says where the rest of the pipeline comes from).
         out_dir: the export folder to create.
-        overwrite: replace ``out_dir`` if it exists.
+        overwrite: replace ``out_dir`` if it holds an earlier export (never any other folder).
     """
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise CheckpointError(
-            f"export folder `{out_dir}` already exists and is not empty; pass --overwrite to replace it"
-        )
+    _check_export_target(out_dir, overwrite)
     class_name = plan.backbone["class_name"]
     component = config.model.subfolder or _COMPONENTS[class_name]
     routed = routed_from_plan(backbone_dir, plan)
@@ -156,6 +153,27 @@ def export_plan(
         shutil.rmtree(out_dir)
     staging.replace(out_dir)
     return ExportResult(out_dir, plan, component, pipeline_name, trial_id=None, reason="exported plan")
+
+
+def _check_export_target(out_dir: Path, overwrite: bool) -> None:
+    """Refuse to write over anything but an empty folder or, with ``overwrite``, an earlier export.
+
+    Raises:
+        CheckpointError: ``out_dir`` is a file, or a folder with other content.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CheckpointError(f"export folder `{out_dir}` is a file; pass a folder to --out")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not (out_dir / EXPERT_CONFIG_FILE).is_file():
+        raise CheckpointError(
+            f"`{out_dir}` is not empty and holds no earlier export (no {EXPERT_CONFIG_FILE}); --overwrite "
+            "replaces only an alternas export: choose another --out, or empty that folder yourself"
+        )
+    if not overwrite:
+        raise CheckpointError(
+            f"export folder `{out_dir}` already exists and holds an export; pass --overwrite to replace it"
+        )
 
 
 def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | None, str]:
