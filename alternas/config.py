@@ -141,6 +141,13 @@ class BudgetConfig(_Section):
     convention: Literal["macs", "conv_linear"] = Field(
         "macs", description="macs: conv+linear+attention matmuls; conv_linear: BK-SDM / paper Table 2"
     )
+    warmup_share: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="share of `train.hypernet_steps` over which the hypernetwork's MACs target eases "
+        "from 1.0 (dense) to `macs_share` along a cubic; 0 = the final target from the first step",
+    )
 
 
 class HypernetConfig(_Section):
@@ -151,6 +158,19 @@ class HypernetConfig(_Section):
     router_hidden_dim: int = Field(64, ge=2, description="hidden width of the temporal router MLP")
     temperature: float = Field(0.4, gt=0.0, description="Gumbel-sigmoid / Gumbel-softmax temperature")
     init_offset: float = Field(4.0, description="added to unit logits so every mask starts at 1")
+    router: Literal["intervals", "mlp"] = Field(
+        "intervals",
+        description="learned routing: intervals = N_e-1 learnable timestep boundaries, so every expert "
+        "serves one contiguous interval (starts as equal splits); mlp = the paper's free per-timestep "
+        "router on the sinusoidal timestep projection (no contiguity)",
+    )
+    edge_width: float = Field(
+        0.03,
+        gt=0.0,
+        le=0.5,
+        description="intervals router: width of the soft edge of an interval, as a share of the training "
+        "timesteps (the gradient reaches boundaries through timesteps within a few edge widths)",
+    )
 
 
 class LossConfig(_Section):

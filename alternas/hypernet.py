@@ -17,6 +17,7 @@ from .config import HypernetConfig
 __all__ = [
     "ExpertGenerator",
     "TemporalRouter",
+    "IntervalRouter",
     "HyperNetwork",
     "HypernetSample",
     "gumbel_sigmoid",
@@ -93,6 +94,46 @@ class TemporalRouter(nn.Module):
         return self.mlp(time_features)
 
 
+class IntervalRouter(nn.Module):
+    """Routing that is contiguous by construction: ``N_e - 1`` learnable boundaries split the training
+    timesteps ``[0, T)`` into ``N_e`` intervals, and expert ``e`` serves the ``e``-th (expert 0 the least
+    noisy timesteps, as in :func:`~alternas.routing.manual_assignment`).
+
+    The interval widths are ``softmax(width_logits)`` (shares of ``T``, zero logits = equal splits), the
+    boundaries their cumulative sums ``b_e``. A timestep at position ``u = t / T`` belongs softly to
+    expert ``e`` with ``p[t, e] = sigmoid((u - b_(e-1)) / w) - sigmoid((u - b_e) / w)`` (``b_(-1) = -inf``,
+    ``b_(N_e - 1) = +inf``, ``w`` the edge width), which sums to 1 over the experts; the hard routing
+    is the interval that contains ``u``. Boundaries learn through the timesteps near them.
+
+    Args:
+        num_experts: ``N_e``.
+        num_train_timesteps: ``T``.
+        edge_width: ``w``, the width of a soft edge as a share of ``T``.
+    """
+
+    def __init__(self, num_experts: int, num_train_timesteps: int, edge_width: float) -> None:
+        super().__init__()
+        self.width_logits = nn.Parameter(torch.zeros(num_experts))
+        self.register_buffer("positions", torch.arange(num_train_timesteps, dtype=torch.float32) / num_train_timesteps)
+        self.edge_width = edge_width
+
+    def boundaries(self) -> torch.Tensor:
+        """Inner boundaries ``b_0 < ... < b_(N_e - 2)`` as shares of ``T``, shape ``(N_e - 1,)``."""
+        return torch.cumsum(torch.softmax(self.width_logits, dim=0), dim=0)[:-1]
+
+    def probs(self) -> torch.Tensor:
+        """Soft assignment ``p``, shape ``(T, N_e)``; rows sum to 1."""
+        inside = torch.sigmoid((self.positions[:, None] - self.boundaries()[None, :]) / self.edge_width)  # (T, N_e-1)
+        ones = torch.ones_like(self.positions)[:, None]
+        zeros = torch.zeros_like(self.positions)[:, None]
+        # past the lower edge of interval e minus past its upper edge
+        return torch.cat([ones, inside], dim=1) - torch.cat([inside, zeros], dim=1)
+
+    def assignment(self) -> torch.Tensor:
+        """Hard routing: the interval holding each timestep, shape ``(T,)`` long."""
+        return torch.bucketize(self.positions, self.boundaries().detach(), right=True)
+
+
 @dataclass
 class HypernetSample:
     """One stochastic draw of the hypernetwork.
@@ -119,8 +160,9 @@ class HyperNetwork(nn.Module):
         num_experts: ``N_e``.
         num_units: ``N_L``.
         time_dim: width ``D`` of the backbone's timestep projection.
+        num_train_timesteps: ``T``, the length of the training noise schedule.
         fixed_assignment (`torch.Tensor` of shape `(T,)`, *optional*): expert per training timestep for
-            ``manual``/``static`` routing; ``None`` for a learned router.
+            ``manual``/``static`` routing; ``None`` for a learned router (``config.router`` says which).
         config: hypernetwork settings.
         seed: seed of the frozen codes and the initial weights.
     """
@@ -130,6 +172,7 @@ class HyperNetwork(nn.Module):
         num_experts: int,
         num_units: int,
         time_dim: int,
+        num_train_timesteps: int,
         fixed_assignment: torch.Tensor | None,
         config: HypernetConfig,
         seed: int = 0,
@@ -140,11 +183,11 @@ class HyperNetwork(nn.Module):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             self.generator = ExpertGenerator(num_experts, num_units, config, seed=seed)
-            self.router = (
-                TemporalRouter(time_dim, num_experts, config.router_hidden_dim)
-                if fixed_assignment is None
-                else None
-            )
+            self.router: TemporalRouter | IntervalRouter | None = None
+            if fixed_assignment is None and config.router == "mlp":
+                self.router = TemporalRouter(time_dim, num_experts, config.router_hidden_dim)
+            elif fixed_assignment is None:
+                self.router = IntervalRouter(num_experts, num_train_timesteps, config.edge_width)
         if fixed_assignment is not None:
             self.register_buffer("fixed_assignment", fixed_assignment.long().clone())
         else:
@@ -166,6 +209,10 @@ class HyperNetwork(nn.Module):
         if self.router is None:
             routing = F.one_hot(self.fixed_assignment, self.num_experts).to(unit_masks.dtype)
             return HypernetSample(unit_masks, routing, None)
+        if isinstance(self.router, IntervalRouter):  # straight-through: forward the hard intervals
+            probs = self.router.probs()  # (T, N_e)
+            hard = F.one_hot(self.router.assignment(), self.num_experts).to(probs.dtype)
+            return HypernetSample(unit_masks, hard - probs.detach() + probs, probs)
         logits = self.router(time_features)  # (T, N_e)
         routing = gumbel_softmax(logits, self.temperature, generator)
         return HypernetSample(unit_masks, routing, torch.softmax(logits, dim=-1))
@@ -181,4 +228,6 @@ class HyperNetwork(nn.Module):
         keep = (self.generator.logits() > 0).float()
         if self.router is None:
             return keep, self.fixed_assignment.clone()
+        if isinstance(self.router, IntervalRouter):
+            return keep, self.router.assignment()
         return keep, self.router(time_features).argmax(dim=-1)

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .exceptions import CheckpointError
 from .macs import CostProfile
-from .routing import routing_intervals
+from .routing import intervals_per_expert, routing_intervals
 from .units import UnitSpec
 
 __all__ = ["ExpertPlan", "ExpertInfo", "UnitInfo", "Interval", "SamplerRouting", "MacsSummary"]
@@ -198,6 +198,10 @@ class ExpertPlan(_Model):
             low, high = sorted((interval.first, interval.last))
             table[low : high + 1] = interval.expert
         return table
+
+    def intervals_per_expert(self) -> list[int]:
+        """Contiguous intervals of training timesteps each expert serves (1 = one interval)."""
+        return intervals_per_expert(self.assignment(), len(self.experts))
 
     def experts_in_use(self) -> int:
         """Number of distinct experts the sampler's steps use."""

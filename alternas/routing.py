@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["manual_assignment", "routing_intervals"]
+__all__ = ["manual_assignment", "routing_intervals", "intervals_per_expert"]
 
 
 def manual_assignment(
@@ -52,3 +52,16 @@ def routing_intervals(timesteps: Sequence[int], experts: Sequence[int]) -> list[
         else:
             intervals.append({"expert": int(expert), "first": int(timestep), "last": int(timestep), "steps": 1})
     return intervals
+
+
+
+def intervals_per_expert(assignment: torch.Tensor, num_experts: int) -> list[int]:
+    """How many contiguous timestep intervals each expert serves (0 for an unused expert).
+
+    Args:
+        assignment (`torch.Tensor` of shape `(T,)`): expert of every timestep, in timestep order.
+        num_experts: ``N_e``.
+    """
+    starts = torch.ones_like(assignment, dtype=torch.bool)
+    starts[1:] = assignment[1:] != assignment[:-1]
+    return torch.bincount(assignment[starts].cpu(), minlength=num_experts).tolist()

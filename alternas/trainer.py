@@ -41,7 +41,7 @@ from .hypernet import HyperNetwork
 from .losses import BackboneLoss, balance_loss, budget_loss
 from .macs import CostProfile, profile_costs
 from .plan import ExpertPlan
-from .routing import manual_assignment
+from .routing import intervals_per_expert, manual_assignment
 from .units import select_units
 
 __all__ = ["AlterTrainer", "TrainerCallback", "resolve_device"]
@@ -147,6 +147,7 @@ class AlterTrainer:
             experts.count,
             len(self.units),
             self.time_features.shape[1],
+            self.num_train_timesteps,
             fixed,
             config.hypernet,
             seed=config.train.seed,
@@ -231,6 +232,15 @@ class AlterTrainer:
     def hypernet_active(self) -> bool:
         """Whether the current iteration still trains the hypernetwork."""
         return self.step < self.config.train.hypernet_steps
+
+    def budget_target(self, step: int) -> float:
+        """The hypernetwork's MACs-share target at iteration ``step``: a cubic from 1.0 (dense) down to
+        ``budget.macs_share`` over the first ``budget.warmup_share`` of ``train.hypernet_steps``, so the
+        masks shrink while the backbone adapts instead of dropping to the budget at once."""
+        final = self.config.budget.macs_share
+        warmup = self.config.budget.warmup_share * self.config.train.hypernet_steps
+        remaining = 1.0 - min(1.0, step / warmup) if warmup > 0 else 0.0
+        return final + (1.0 - final) * remaining**3
 
     # ---- one iteration -----------------------------------------------------------------------
 
@@ -341,12 +351,15 @@ class AlterTrainer:
                 "backbone",
             )
 
-        if self.hypernet_active:  # (2) hypernetwork step through the frozen student
-            metrics.update(self._hypernet_step(batch, generator))
+        if self.hypernet_active:  # (2) hypernetwork step through the frozen student, on its own draw
+            search_batch = self._draw_batch(generator)  # same samples, fresh noise and timesteps
+            self._run_teacher(search_batch)
+            metrics.update(self._hypernet_step(search_batch, generator))
             self.keep, self.assignment = self.hypernet.harden(self.time_features)  # (3)
 
         metrics["macs_share_hard"] = self.hard_share()
         metrics["experts_in_use"] = float(len(set(self.assignment[self._sampler_index].tolist())))
+        metrics["routing_intervals_max"] = float(max(intervals_per_expert(self.assignment, self.hypernet.num_experts)))
         metrics["lr"] = self.backbone_schedule.get_last_lr()[0]
         self.step += 1
         return metrics
@@ -358,9 +371,15 @@ class AlterTrainer:
             perf, _ = self._student_loss(batch, draw.masks_at(batch.timesteps), "soft")
             step_masks = draw.masks_at(self._sampler_index)  # (S, N_L)
             achieved = self.costs.min_share + self.unit_shares @ step_masks.mean(0)
-            ratio = budget_loss(achieved, self.config.budget.macs_share)
+            target = self.budget_target(self.step)
+            ratio = budget_loss(achieved, target)
             total = perf + self.config.loss.ratio * ratio
-            metrics = {"loss_perf": perf.item(), "loss_ratio": ratio.item(), "macs_share_soft": achieved.item()}
+            metrics = {
+                "loss_perf": perf.item(),
+                "loss_ratio": ratio.item(),
+                "macs_share_soft": achieved.item(),
+                "macs_share_target": target,
+            }
             if draw.router_probs is not None:
                 balance = balance_loss(draw.router_probs[self._sampler_index])
                 total = total + self.config.loss.balance * balance

@@ -8,11 +8,11 @@ import torch
 from alternas.config import HypernetConfig
 from alternas.hypernet import HyperNetwork, gumbel_sigmoid, gumbel_softmax
 from alternas.losses import balance_loss, budget_loss
-from alternas.routing import manual_assignment, routing_intervals
+from alternas.routing import intervals_per_expert, manual_assignment, routing_intervals
 
 
-def _hypernet(fixed=None, experts=4, units=16, seed=0):
-    return HyperNetwork(experts, units, 32, fixed, HypernetConfig(), seed=seed)
+def _hypernet(fixed=None, experts=4, units=16, seed=0, router="intervals"):
+    return HyperNetwork(experts, units, 32, 1000, fixed, HypernetConfig(router=router), seed=seed)
 
 
 def test_every_mask_starts_at_one():
@@ -94,3 +94,49 @@ def test_balance_loss_is_one_when_balanced_and_n_when_collapsed():
     collapsed[:, 0] = 1
     assert balance_loss(balanced).item() == pytest.approx(1.0)
     assert balance_loss(collapsed).item() == pytest.approx(4.0)
+
+
+def test_interval_router_starts_as_equal_splits_and_stays_contiguous():
+    """The learned intervals router starts as the manual equal split and, whatever its weights, routes
+    every expert to at most one contiguous interval, in timestep order."""
+    hypernet = _hypernet()
+    features = torch.randn(1000, 32)
+    assert torch.equal(hypernet.harden(features)[1], manual_assignment(4, 1000))
+    for seed in range(5):
+        with torch.no_grad():
+            hypernet.router.width_logits.copy_(3 * torch.randn(4, generator=torch.Generator().manual_seed(seed)))
+        _, assignment = hypernet.harden(features)
+        assert all(count <= 1 for count in intervals_per_expert(assignment, 4))
+        assert bool((assignment[1:] >= assignment[:-1]).all())
+        probs = hypernet.router.probs()
+        assert torch.allclose(probs.sum(-1), torch.ones(1000), atol=1e-6) and bool((probs >= 0).all())
+        draw = hypernet.sample(features, torch.Generator().manual_seed(seed))
+        assert torch.equal(draw.routing.detach(), torch.nn.functional.one_hot(assignment, 4).float())
+
+
+def test_interval_router_boundaries_learn_through_the_straight_through_routing():
+    """A loss that wants expert 1 (instead of 0) just below the first boundary moves that boundary down."""
+    hypernet = _hypernet()
+    before = hypernet.router.boundaries().detach().clone()  # 0.25, 0.5, 0.75
+    optimizer = torch.optim.SGD(hypernet.router.parameters(), lr=0.5)
+    for _ in range(20):
+        draw = hypernet.sample(torch.randn(1000, 32), torch.Generator().manual_seed(0))
+        loss = draw.routing[230:250, 0].sum()  # timesteps 230..249 served by expert 0: penalise
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = hypernet.router.boundaries().detach()
+    assert after[0] < before[0] - 0.01
+    assert int(hypernet.harden(torch.randn(1000, 32))[1][240]) == 1
+
+
+def test_mlp_router_is_the_free_per_timestep_router():
+    hypernet = _hypernet(router="mlp")
+    draw = hypernet.sample(torch.randn(1000, 32), torch.Generator().manual_seed(0))
+    assert draw.router_probs.shape == (1000, 4)
+    assert torch.equal(draw.routing.detach().sum(-1), torch.ones(1000))
+
+
+def test_intervals_per_expert_counts_runs():
+    assignment = torch.tensor([0, 0, 1, 1, 0, 2, 2, 0])
+    assert intervals_per_expert(assignment, 4) == [3, 1, 1, 0]

@@ -91,6 +91,21 @@ def test_two_stage_schedule_freezes_the_backbone_while_searching(tiny_digits_run
 
 
 @pytest.mark.slow
+def test_budget_target_eases_from_dense_to_the_budget_along_a_cubic(tiny_digits_run_config):
+    config = copy.deepcopy(tiny_digits_run_config)
+    config["budget"] = {"macs_share": 0.6, "warmup_share": 0.5}
+    config["train"].update(steps=8, hypernet_steps=8, log_every=1)
+    trainer = prepare_trainer(config)
+    assert [trainer.budget_target(step) for step in (0, 2, 4, 6)] == pytest.approx([1.0, 0.65, 0.6, 0.6])
+    history = trainer.fit()
+    assert [row["macs_share_target"] for row in history] == pytest.approx(
+        [trainer.budget_target(step) for step in range(8)]
+    )  # logged at every step, beside the hard share the backbone trains with
+    assert all("macs_share_hard" in row and "routing_intervals_max" in row for row in history)
+    config["budget"]["warmup_share"] = 0.0
+    assert prepare_trainer(config).budget_target(0) == 0.6
+
+
 def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_path):
     """4 learned experts at 50% of dense MACs: measured hard MACs within 3%, >1 expert used."""
     config = copy.deepcopy(tiny_digits_run_config)
@@ -105,6 +120,8 @@ def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_pat
     assert result.metrics["macs_share"] == pytest.approx(0.5, rel=0.03)  # measured while sampling
     assert result.metrics["macs_share"] == pytest.approx(result.plan.macs.share, rel=1e-9)
     assert result.plan.experts_in_use() > 1 and result.metrics["experts_in_use"] > 1
+    assert max(result.plan.intervals_per_expert()) == 1  # temporal experts: one contiguous interval each
+    assert result.metrics["routing_intervals_max"] == 1
     for key in ("fid", "accuracy", "psnr", "ssim", "teacher_fid", "teacher_accuracy", "latency_s",
                 "teacher_latency_s", "speedup"):
         assert key in result.metrics and result.metrics[key] == result.metrics[key], key  # present, not NaN

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from .._cache import cache_root, config_hash
+from ..routing import intervals_per_expert
 from ..trainer import AlterTrainer
 from .evaluate import (
     evaluation_noise,
@@ -82,6 +83,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
         generation_macs=sum(expert_macs) * factor,
         latency_s=expert_latency,
         experts_in_use=len(set(router.expert_for(t) for t in trainer.sampler_timesteps)),
+        routing_intervals_max=max(intervals_per_expert(trainer.assignment, trainer.hypernet.num_experts)),
     )
     metrics.update({f"teacher_{k}": v for k, v in teacher_quality.items()})
     metrics.update(

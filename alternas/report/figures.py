@@ -222,10 +222,12 @@ def training_figure(entry: TrialEntry) -> Figure | None:
     losses.set_title(f"trial {entry.trial_id}: losses", fontsize=9)
     losses.legend(fontsize=7, ncol=2)
     losses.grid(alpha=0.3)
-    for key, style in (("macs_share_soft", "--"), ("macs_share_hard", "-")):
+    curves = (("macs_share_soft", "--", "soft masks"), ("macs_share_hard", "-", "hard masks"),
+              ("macs_share_target", ":", "scheduled target"))
+    for key, style, label in curves:
         points = [(s, row[key]) for s, row in zip(steps, history) if key in row]
         if points:
-            shares.plot(*zip(*points), style, label=key.removeprefix("macs_share_") + " masks")
+            shares.plot(*zip(*points), style, label=label)
     target = entry.metrics.get("target_macs_share")
     if target is not None:
         shares.axhline(target, color="black", linestyle=":", label=f"target {target:.2f}")
