@@ -24,6 +24,7 @@ __all__ = [
     "TrialEntry",
     "TeacherReference",
     "quality_label",
+    "metric_name",
     "teacher_quality",
     "read_report_config",
     "read_trials",
@@ -37,6 +38,11 @@ _LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "S
 
 #: where a trial stands in the report
 TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
+
+
+def metric_name(metric: str) -> str:
+    """Display name of a quality metric, e.g. ``"FID"``."""
+    return _LABELS.get(metric, metric)
 
 
 def quality_label(metric: str) -> str:
