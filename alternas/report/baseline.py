@@ -76,13 +76,15 @@ class Baseline(BaseModel):
         ]
         return min(dominating, key=lambda p: (p.generation_macs, p.steps), default=None)
 
-    def describe(self, point: BaselinePoint, metric: str) -> str:
-        """``"dense @ 10 steps: FID 14.1 at 0.50x MACs"`` (the share is of dense at the reference steps)."""
+    def summary(self, point: BaselinePoint, metric: str) -> str:
+        """``"FID 14.1 at 0.50x MACs"`` (the share is of the dense teacher at :attr:`reference_steps`)."""
         share = self.share(point.generation_macs)
         share_text = "" if share is None else f" at {share:.2f}x MACs"
-        quality = self.quality(point, metric)
-        return f"dense @ {point.steps} steps: {metric_name(metric)} {quality:.4g}{share_text}"
+        return f"{metric_name(metric)} {self.quality(point, metric):.4g}{share_text}"
 
+    def describe(self, point: BaselinePoint, metric: str) -> str:
+        """``"dense @ 10 steps: FID 14.1 at 0.50x MACs"``."""
+        return f"dense @ {point.steps} steps: {self.summary(point, metric)}"
 
 def read_baseline(run_dir: str | Path) -> Baseline | None:
     """The run directory's baseline; ``None`` when it has none or the file is unreadable (logged)."""
