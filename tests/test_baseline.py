@@ -155,3 +155,29 @@ def test_a_search_measures_its_baseline_once(tmp_path, monkeypatch):
 
     monkeypatch.setattr(search_baseline, "measure_baseline", measure_again)
     assert search_baseline.ensure_baseline(recipe, layout, Console(quiet=True)) == baseline
+
+
+def test_the_live_table_says_whether_a_finished_trial_is_beyond_the_baseline(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from alternas.rundir import TrialRecord
+    from alternas.search.progress import SearchDisplay
+
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    layout = SearchRunDir(recipe.output_dir)
+    layout.root.mkdir(parents=True)
+    add_baseline(layout, {2: (0.25, 20.0), 4: (0.5, 12.0)})  # DENSE_10 x share MACs
+    params = {"experts.count": 1, "experts.routing": "static", "budget.macs_share": 0.8, "eval.steps": 4}
+    for trial_id, fid, share in (("good", 11.0, 0.5), ("poor", 13.0, 0.6)):
+        layout.write_record(TrialRecord(trial_id=trial_id, status="finished", seed=1, feasible=True, params=params,
+                                        metrics={"fid": fid, "generation_macs": share * DENSE_10}))
+    plain = Console(file=io.StringIO(), width=200)
+    with SearchDisplay(recipe, layout, plain) as display:
+        display.trial_finished("poor")
+        rendered = Console(file=io.StringIO(), width=200, record=True)
+        rendered.print(display.render())
+    assert "beyond the baseline: no (dense @ 4 steps)" in plain.file.getvalue()
+    rows = {line.split()[0]: line for line in rendered.export_text().splitlines() if line.split()}
+    assert rows["good"].rstrip().endswith("yes") and rows["poor"].rstrip().endswith("no (dense @ 4 steps)")
