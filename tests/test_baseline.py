@@ -181,3 +181,30 @@ def test_the_live_table_says_whether_a_finished_trial_is_beyond_the_baseline(tmp
     assert "beyond the baseline: no (dense @ 4 steps)" in plain.file.getvalue()
     rows = {line.split()[0]: line for line in rendered.export_text().splitlines() if line.split()}
     assert rows["good"].rstrip().endswith("yes") and rows["poor"].rstrip().endswith("no (dense @ 4 steps)")
+
+
+def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, tiny_digits_run_config):
+    import yaml
+
+    from alternas.export import export_experts
+    from alternas.rundir import TrialRecord
+
+    layout = SearchRunDir(tmp_path / "run")
+    result = train_alter(tiny_digits_run_config, run_dir=layout.trial_dir("only"))
+    layout.write_record(TrialRecord(trial_id="only", status="finished", seed=0, feasible=True, metrics=result.metrics))
+    layout.recipe_file.write_text("report:\n  quality_tolerance: 10.0\n")
+    dense = result.metrics["teacher_generation_macs"]
+    points = {2: (0.5 * dense, 0.0), 4: (dense, 0.0)}  # a dense FID of 0: no trial can beat it
+    write_baseline(
+        layout.root,
+        Baseline(key="test", scheduler="ddim", guidance_scale=1.0, num_samples=20, convention="macs",
+                 reference_steps=4,
+                 points=[BaselinePoint(steps=s, quality={"fid": fid}, macs_per_step=macs / s, generation_macs=macs,
+                                       latency_s=0.1) for s, (macs, fid) in points.items()]),
+    )
+    export_experts(layout.root, tmp_path / "export")
+    provenance = yaml.safe_load((tmp_path / "export" / "experts.yaml").read_text())["provenance"]
+    record = provenance["step_count_baseline"]
+    assert record["beyond"] is False and record["dense_steps_instead"] == 2
+    assert record["dominated_by"] == {"steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense, "macs_share": 0.5}
+    assert record["label"] == "dominated by dense @ 2 steps: FID 0 at 0.50x MACs"

@@ -84,6 +84,36 @@ class Report:
         point = next(p for p in self.baseline.points if p.steps == entry.dominated_by)
         return f"dominated by {self.baseline.describe(point, self.config.quality_metric)}"
 
+    def baseline_comparison(self, trial_id: str) -> dict[str, Any] | None:
+        """How one trial stands against the baseline (recorded in an export's ``experts.yaml``).
+
+        Returns:
+            ``None`` without a baseline; else ``beyond``, ``label``, the dominating dense point
+            (``dominated_by``: steps, quality, generation MACs, share) and the report's ``dense_steps``
+            advice (the dense step count to run instead when no trial beats the baseline).
+        """
+        entry = self.entry(trial_id)
+        if self.baseline is None or entry.beyond_baseline is None:
+            return None
+        point = next((p for p in self.baseline.points if p.steps == entry.dominated_by), None)
+        metric = self.config.quality_metric
+        return {
+            "quality_metric": metric,
+            "beyond": entry.beyond_baseline,
+            "label": self.baseline_label(entry),
+            "dominated_by": None
+            if point is None
+            else {
+                "steps": point.steps,
+                "quality": self.baseline.quality(point, metric),
+                "generation_macs": point.generation_macs,
+                "macs_share": self.baseline.share(point.generation_macs),
+            },
+            "dense_steps_instead": self.winner.dense_steps,
+            "baseline_steps": [p.steps for p in self.baseline.points],
+            "reference_steps": self.baseline.reference_steps,
+        }
+
     @property
     def winner_entry(self) -> TrialEntry | None:
         """The winner's entry (``None`` when there is no winner)."""
