@@ -101,8 +101,9 @@ def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_th
     frontier = json.loads((layout.root / "frontier.json").read_text())
     assert frontier["baseline"]["front_steps"] == [2, 5, 10]
     assert [p["macs_share"] for p in frontier["baseline"]["points"]] == [0.2, 0.5, 1.0]
-    trials = {t["trial_id"]: t["baseline"] for t in frontier["trials"]}
-    assert trials["d"] == labels["d"] and trials["b"] == "beyond"
+    trials = {t["trial_id"]: t for t in frontier["trials"]}
+    assert trials["d"]["baseline"] == labels["d"] and trials["d"]["dominated_by_dense_steps"] == 5
+    assert trials["b"]["baseline"] == "beyond" and trials["b"]["beyond_baseline"] is True
     markdown = (layout.root / "report.md").read_text()
     assert "## Dense step-count baseline" in markdown and "4 of 5 scored trials do" not in markdown
     assert "3 of 5 scored trials do" in markdown

@@ -60,6 +60,7 @@ def measure_baseline(config: RunConfig, steps: Sequence[int]) -> list[BaselinePo
 
 
 def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
+    """:func:`measure_baseline` with the threads already set."""
     device = resolve_device(config.train.device)
     bundle = load_bundle(config.model)
     shape = bundle.sample_shape(config.data.resolution)
@@ -69,7 +70,8 @@ def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
     teacher = dense_predictor(adapter_for(model))
     inputs = evaluation_inputs(bundle, config, shape, device)
     rungs = {
-        count: config.model_copy(update={"eval": config.eval.model_copy(update={"steps": count})}) for count in steps
+        count: config.model_copy(update={"eval": config.eval.model_copy(update={"steps": count})})
+        for count in steps
     }
     measured: dict[int, tuple[dict[str, float], list[float]]] = {}
     for count, rung in rungs.items():

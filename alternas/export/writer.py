@@ -4,7 +4,8 @@ The export folder holds:
 
 * ``experts.yaml``: the expert config (each expert's kept and skipped units, the routing as timestep
   intervals for the sampler and for the whole training schedule, per-expert and total MACs, metrics,
-  provenance, with the trial's comparison with the dense step-count baseline); it is an :class:`~alternas.plan.ExpertPlan` file with an explanatory header;
+  provenance, with the trial's comparison with the dense step-count baseline); it is an
+  :class:`~alternas.plan.ExpertPlan` file with an explanatory header;
 * the routed backbone (``unet/`` or ``transformer/``): ``config.json`` + safetensors weights, loadable
   with ``RoutedUNet2DConditionModel.from_pretrained`` (and friends);
 * for the built-in digits model a full :class:`~alternas.export.pipeline_digits.AlternasDigitsPipeline`

@@ -263,6 +263,8 @@ def _entry_dict(entry: TrialEntry) -> dict[str, Any]:
         "status": entry.status,
         "role": entry.role,
         "on_latency_front": entry.on_latency_front,
+        "beyond_baseline": entry.beyond_baseline,
+        "dominated_by_dense_steps": entry.dominated_by,
         "feasible": entry.feasible,
         "params": entry.params,
         "seed": entry.seed,

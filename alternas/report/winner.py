@@ -3,8 +3,8 @@
 A rule looks at the eligible trials (finished, scored, feasible) and the Pareto front, and either
 names a winner with the reason, or says why no trial meets it; the rule's fallback then picks one
 and the report says so. With a step-count baseline, only trials beyond it compete; when none is,
-the report says so and names the dense step count to run instead. Add a rule by subclassing :class:`WinnerRule` and registering it in
-:data:`WINNER_RULES`.
+the report says so and names the dense step count to run instead. Add a rule by subclassing
+:class:`WinnerRule` and registering it in :data:`WINNER_RULES`.
 """
 
 from __future__ import annotations
