@@ -119,9 +119,9 @@ def baseline_text(report: Report) -> str:
     baseline = report.baseline
     if baseline is None:
         return (
-            "No dense step-count baseline: the run directory has no readable baseline.json (searches "
-            "measure it before their trials; `alternas search RECIPE --resume` adds it), or the quality "
-            f"metric `{report.config.quality_metric}` compares with the teacher and has no dense value."
+            "No dense step-count baseline: the run directory has no readable baseline.json (a search "
+            "measures it before its first trial), or the quality metric "
+            f"`{report.config.quality_metric}` compares with the teacher and has no dense value."
         )
     compared = [e for e in report.entries if e.beyond_baseline is not None]
     beyond = sum(bool(e.beyond_baseline) for e in compared)
