@@ -22,6 +22,7 @@ __all__ = [
     "TrainConfig",
     "EvalConfig",
     "RunConfig",
+    "BaselineConfig",
 ]
 
 SchedulerName = Literal["ddim", "dpm_solver", "euler", "ddpm"]
@@ -275,6 +276,52 @@ class RunConfig(_Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
 
+class BaselineConfig(_Section):
+    """The step-count baseline front: the dense teacher at a ladder of sampler step counts.
+
+    It is measured once per search, before the trials, with the trials' evaluation noise, sampler,
+    guidance and metrics; a trial is worth shipping only beyond it.
+    """
+
+    steps: list[int] | None = Field(
+        None,
+        description="dense sampler step counts to measure; None = a ladder of `rungs` counts from "
+        "`lowest_share` of the largest searched step count up to it, plus every searched step count; "
+        "[] = no baseline",
+    )
+    rungs: int = Field(5, ge=1, le=50, description="step counts of the default ladder (spaced geometrically)")
+    lowest_share: float = Field(
+        0.25, gt=0.0, le=1.0, description="the default ladder's lowest step count, as a share of the largest"
+    )
+    reference_steps: int | None = Field(
+        None, ge=1, le=1000, description="also measure the dense teacher at this many steps (e.g. the paper's 50)"
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(set(value)) != len(value) or any(not 1 <= s <= 1000 for s in value)):
+            raise ValueError(f"step counts must be distinct and between 1 and 1000, got {value}")
+        return value
+
+    def ladder(self, searched_steps: list[int]) -> list[int]:
+        """The dense step counts to measure, ascending.
+
+        Args:
+            searched_steps: the sampler step counts the trials use (``space.steps`` or ``eval.steps``).
+        """
+        if self.steps is not None:
+            counts = set(self.steps)
+        else:
+            largest = max(searched_steps)
+            lowest = max(1, round(largest * self.lowest_share))
+            exponents = [i / (self.rungs - 1) for i in range(self.rungs)] if self.rungs > 1 else [1.0]
+            counts = {round(lowest * (largest / lowest) ** e) for e in exponents} | set(searched_steps)
+        if self.reference_steps is not None:
+            counts.add(self.reference_steps)
+        return sorted(counts)
+
+
 class ReportConfig(_Section):
     """How a search's trials are ranked and which one wins (used by ``alternas report``/``export``)."""
 
@@ -293,4 +340,8 @@ class ReportConfig(_Section):
     )
     macs_budget_share: float | None = Field(
         None, gt=0.0, le=1.0, description="total-generation MACs cap for best_quality_under_macs"
+    )
+    baseline: BaselineConfig = Field(
+        default_factory=BaselineConfig,
+        description="the dense step-count baseline front every trial is compared with",
     )

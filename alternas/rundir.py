@@ -5,6 +5,7 @@
     <run dir>/                    e.g. reports/quickstart
       recipe.yaml                 the resolved recipe the search ran
       search.json                 search-level facts: recipe hash, seeds, wall time, status
+      baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.baseline)
       trials/<trial id>/          one ALTER run (see alternas.api.RUN_FILES) plus trial.json
         trial.json                TrialRecord: status, sampled params, seed, metrics, error
         config.yaml  plan.yaml  metrics.json  history.json  backbone/  samples/  checkpoints/

@@ -123,12 +123,15 @@ def test_shipped_recipes_validate_offline(recipe_file, units, kinds):
 
 
 def test_shipped_quickstart_covers_budgets_and_partitions():
-    """Its initial points alone try every expert count, every partition and every budget."""
+    """Its initial points alone try every expert count, every partition, every total-MACs budget and
+    every step count, and its baseline ladder covers every searched step count."""
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml")
     first = [resolve_trial(recipe, point, seed=0).params for point in recipe.search.initial_points]
     assert {p["experts.count"] for p in first} == {1, 2, 3, 4}
     assert {p["experts.routing"] for p in first} == {"learned", "manual", "static"}
-    assert {p["budget.macs_share"] for p in first} == {0.5, 0.65, 0.8}
+    assert {p["budget.generation_share"] for p in first} == {0.35, 0.5, 0.65}
+    assert {p["eval.steps"] for p in first} == {10, 15, 20}
+    assert recipe.report.baseline.ladder(recipe.default_steps()) == [5, 7, 10, 14, 15, 20]
     assert recipe.planned_trials() >= 6
 
 

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from .._cache import cache_root, config_hash
 from ..routing import intervals_per_expert
 from ..trainer import AlterTrainer
-from .evaluate import (
-    evaluation_noise,
-    generate_for_eval,
-    image_similarity,
-    measure_latencies,
-    measure_step_macs,
-    quality_scores,
-)
-from .prompts import evaluation_conditions
-from .quality import QualityMetric
-from .sampling import ExpertRouter, Predictor, dense_predictor, routed_predictor
+from .evaluate import generate_for_eval, image_similarity, measure_latencies, measure_step_macs, quality_scores
+from .reference import evaluation_inputs, teacher_reference
+from .sampling import ExpertRouter, dense_predictor, routed_predictor
 
 __all__ = ["evaluate_trial"]
-
-logger = logging.getLogger("alternas")
 
 
 def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -41,11 +28,8 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     bundle = trainer.bundle
     device = trainer.device
     shape = trainer.training_set.sample_shape
-    noise = evaluation_noise(config, shape, device)
-    conditions = evaluation_conditions(bundle.conditioner, config)
-    wanted = [name for name in config.metrics if name not in ("psnr", "ssim")]
-    metrics_objects = bundle.make_quality_metrics(wanted, config) if bundle.make_quality_metrics else []
-    guidance = config.guidance_scale > 1.0 and bundle.conditioner.supports_guidance
+    inputs = evaluation_inputs(bundle, trainer.config, shape, device)
+    noise, conditions = inputs.noise, inputs.conditions
 
     router = ExpertRouter(trainer.keep.cpu(), trainer.assignment.cpu())
     routed = routed_predictor(trainer.adapter, trainer.gates, router)
@@ -53,9 +37,9 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     convention = trainer.costs.convention
 
     with trainer.evaluation_mode():
-        teacher_images, teacher_quality = _teacher_reference(trainer, teacher, noise, conditions, metrics_objects)
+        teacher_images, teacher_quality = teacher_reference(bundle, trainer.config, teacher, inputs)
         expert_images = generate_for_eval(routed, bundle, config, noise, conditions)
-        expert_quality = quality_scores(metrics_objects, expert_images, conditions)
+        expert_quality = quality_scores(inputs.metrics, expert_images, conditions)
 
         expert_macs = measure_step_macs(routed, bundle, config, shape, device, convention)
         teacher_macs = measure_step_macs(teacher, bundle, config, shape, device, convention)
@@ -72,7 +56,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
         )
         teacher_latency, expert_latency = latency["teacher"], latency["experts"]
 
-    factor = 2.0 if guidance else 1.0
+    factor = inputs.macs_factor
     metrics: dict[str, Any] = dict(expert_quality)
     if "psnr" in config.metrics or "ssim" in config.metrics:
         similarity = image_similarity(expert_images, teacher_images)
@@ -100,40 +84,3 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     )
     return metrics, {"experts": expert_images, "teacher": teacher_images}
 
-
-def _teacher_reference(
-    trainer: AlterTrainer,
-    teacher: Predictor,
-    noise: torch.Tensor,
-    conditions: Sequence[Any],
-    metrics_objects: Sequence[QualityMetric],
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """The teacher's images and quality for this eval config, cached on disk across trials."""
-    config = trainer.config.eval
-    key = config_hash(
-        {
-            "source": trainer.bundle.source,
-            "model": trainer.config.model.model_dump(mode="json"),
-            "eval": config.model_dump(
-                mode="json", exclude={"latency_repeats", "latency_batch_size", "batch_size"}
-            ),
-            "shape": list(noise.shape),
-            "data": trainer.config.data.model_dump(mode="json"),  # FID's real images
-            "conditions": config_hash([str(condition) for condition in conditions]),
-        }
-    )
-    path = cache_root() / "references" / f"{key}.pt"
-    if path.is_file():
-        try:
-            cached = torch.load(path, map_location="cpu", weights_only=True)
-            if set(cached["quality"]) >= {name for m in metrics_objects for name in m.names}:
-                return cached["images"], cached["quality"]
-        except Exception:  # a torn cache file is recomputed
-            logger.warning("ignoring unreadable teacher reference cache %s", path)
-    images = generate_for_eval(teacher, trainer.bundle, config, noise, conditions)
-    quality = quality_scores(metrics_objects, images, conditions)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"images": images, "quality": quality}, tmp)
-    tmp.replace(path)
-    return images, quality

@@ -4,7 +4,8 @@ The export folder holds:
 
 * ``experts.yaml``: the expert config (each expert's kept and skipped units, the routing as timestep
   intervals for the sampler and for the whole training schedule, per-expert and total MACs, metrics,
-  provenance); it is an :class:`~alternas.plan.ExpertPlan` file with an explanatory header;
+  provenance, with the trial's comparison with the dense step-count baseline); it is an
+  :class:`~alternas.plan.ExpertPlan` file with an explanatory header;
 * the routed backbone (``unet/`` or ``transformer/``): ``config.json`` + safetensors weights, loadable
   with ``RoutedUNet2DConditionModel.from_pretrained`` (and friends);
 * for the built-in digits model a full :class:`~alternas.export.pipeline_digits.AlternasDigitsPipeline`
@@ -21,6 +22,7 @@ import datetime
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from diffusers import DiffusionPipeline
@@ -29,7 +31,7 @@ from torch import nn
 
 from ..api import RUN_FILES
 from ..config import RunConfig
-from ..exceptions import BackboneError, CheckpointError
+from ..exceptions import BackboneError, CheckpointError, ConfigError
 from ..plan import ExpertPlan
 from ..rundir import SearchRunDir
 from .modeling import routed_from_plan
@@ -97,7 +99,7 @@ def export_experts(
         CheckpointError: the run has no finished trial, the trial is unknown or unfinished, there is
             no winner, its files are missing, or ``out_dir`` exists without ``overwrite``.
     """
-    trial_dir, chosen, reason = _resolve_trial(Path(run_dir), trial_id)
+    trial_dir, chosen, reason, comparison = _resolve_trial(Path(run_dir), trial_id)
     plan = ExpertPlan.load(trial_dir / RUN_FILES["plan"])
     config = _read_config(trial_dir / RUN_FILES["config"])
     provenance = {
@@ -106,6 +108,8 @@ def export_experts(
         "exported_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "model": config.model.model_dump(mode="json", exclude_defaults=True),
     }
+    if comparison is not None:
+        provenance["step_count_baseline"] = comparison
     plan = plan.model_copy(update={"provenance": {**plan.provenance, **provenance}})
     result = export_plan(plan, trial_dir / RUN_FILES["backbone"], config, out_dir, overwrite=overwrite)
     return dataclasses.replace(result, trial_id=chosen, reason=reason)
@@ -176,23 +180,24 @@ def _check_export_target(out_dir: Path, overwrite: bool) -> None:
         )
 
 
-def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | None, str]:
-    """``(trial folder, trial id, why)`` for a search run directory or a single training run."""
+def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | None, str, dict[str, Any] | None]:
+    """``(trial folder, trial id, why, comparison with the step-count baseline)`` for a search run
+    directory or a single training run (which has no baseline)."""
     if (run_dir / RUN_FILES["plan"]).is_file():
         if trial_id is not None:
             raise CheckpointError(
                 f"`{run_dir}` is a single training run, not a search; drop --trial {trial_id}"
             )
-        return run_dir, None, "single training run"
-    if trial_id is None:
-        from ..report import build_report
+        return run_dir, None, "single training run", None
+    from ..report import build_report
 
+    layout = SearchRunDir(run_dir)
+    if trial_id is None:
         report = build_report(run_dir)
         if report.winner.trial_id is None:
             raise CheckpointError(report.winner.message)
         winner = report.winner.trial_id
-        return SearchRunDir(run_dir).trial_dir(winner), winner, report.winner.message
-    layout = SearchRunDir(run_dir)
+        return layout.trial_dir(winner), winner, report.winner.message, report.baseline_comparison(winner)
     if not (layout.trial_dir(trial_id) / "trial.json").is_file():
         known = ", ".join(r.trial_id for r in layout.records()) or "none"
         raise CheckpointError(f"`{run_dir}` has no trial `{trial_id}`; its trials are: {known}")
@@ -203,7 +208,11 @@ def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | Non
             + (f" ({record.error.strip().splitlines()[-1]})" if record.error else "")
             + "; only finished trials can be exported"
         )
-    return layout.trial_dir(trial_id), trial_id, "chosen with --trial"
+    try:
+        comparison = build_report(run_dir).baseline_comparison(trial_id)
+    except ConfigError:  # the recipe's report section does not fit: export the chosen trial anyway
+        comparison = None
+    return layout.trial_dir(trial_id), trial_id, "chosen with --trial", comparison
 
 
 def _read_config(path: Path) -> RunConfig:

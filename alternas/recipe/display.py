@@ -10,6 +10,7 @@ from rich.text import Text
 
 from ..report import LOWER_IS_BETTER
 from .inspection import RecipeInspection
+from .schema import Recipe
 from .space import EXPERTS_PARAM, STEPS_PARAM
 
 __all__ = ["format_macs", "render_inspection"]
@@ -32,6 +33,14 @@ def render_inspection(inspection: RecipeInspection) -> RenderableType:
     return Group(*parts)
 
 
+def _baseline_text(recipe: Recipe) -> str:
+    """The dense step counts the search measures before its trials (``report.baseline``)."""
+    steps = recipe.report.baseline.ladder(recipe.default_steps())
+    if not steps:
+        return "none (`report.baseline.steps: []`)"
+    return f"the dense teacher at {', '.join(map(str, steps))} sampler steps, measured once before the trials"
+
+
 def _overview(inspection: RecipeInspection) -> Table:
     recipe, architecture = inspection.recipe, inspection.architecture
     search = recipe.search
@@ -47,6 +56,7 @@ def _overview(inspection: RecipeInspection) -> Table:
         ("input", f"sample {tuple(architecture.sample_shape)}, {architecture.condition_length} condition token(s)"),
         ("objectives", f"{recipe.report.quality_metric} ({direction} is better) and total generation MACs "
                        f"(lower); feasible when MACs <= budget x {1 + search.budget_tolerance:g}"),
+        ("baseline", _baseline_text(recipe)),
         ("sampler", f"{search.sampler}, {recipe.planned_trials()} trials (space: "
                     f"{'continuous' if grid == float('inf') else f'{grid:g} points'}), seed {search.seed}, "
                     f"{len(search.initial_points)} initial points"),

@@ -12,6 +12,7 @@ The entry point for the search driver and the CLI is :func:`write_report`::
 (:class:`WinnerRule`, :data:`WINNER_RULES`); the recipe's ``report:`` section picks one.
 """
 
+from .baseline import BASELINE_FILE, Baseline, read_baseline
 from .build import Report, build_report
 from .front import knee_index, pareto_front
 from .terminal import print_report, report_renderable
@@ -20,6 +21,8 @@ from .winner import WINNER_RULES, WinnerChoice, WinnerRule, choose_winner
 from .write import REPORT_FILES, write_report
 
 __all__ = [
+    "BASELINE_FILE",
+    "Baseline",
     "LOWER_IS_BETTER",
     "REPORT_FILES",
     "WINNER_RULES",
@@ -33,6 +36,7 @@ __all__ = [
     "knee_index",
     "pareto_front",
     "print_report",
+    "read_baseline",
     "read_report_config",
     "report_renderable",
     "write_report",

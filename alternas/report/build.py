@@ -9,6 +9,7 @@ from typing import Any
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
+from .baseline import Baseline, read_baseline
 from .front import pareto_front
 from .protocol import describe_protocol
 from .trials import (
@@ -37,6 +38,8 @@ class Report:
         teachers: the dense teacher at each sampler setting the trials used.
         front: ids of the quality-vs-MACs Pareto front, by increasing MACs.
         latency_front: ids of the quality-vs-latency Pareto front, by increasing latency.
+        baseline: the dense step-count baseline (``None``: the run has none, or it lacks the quality
+            metric, e.g. PSNR/SSIM, which compare with the teacher).
         winner: the recommended trial and why.
         protocol: ``(label, value)`` rows describing how every number was measured.
         generated_at: ISO time the report was built.
@@ -49,6 +52,7 @@ class Report:
     teachers: list[TeacherReference]
     front: list[str]
     latency_front: list[str]
+    baseline: Baseline | None
     winner: WinnerChoice
     protocol: list[tuple[str, str]]
     generated_at: str
@@ -71,6 +75,45 @@ class Report:
         """The front's trials, by increasing MACs."""
         return [self.entry(trial_id) for trial_id in self.front]
 
+    def baseline_label(self, entry: TrialEntry) -> str:
+        """``"beyond"``, ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``, or ``"-"``."""
+        if entry.beyond_baseline is None or self.baseline is None:
+            return "-"
+        if entry.beyond_baseline:
+            return "beyond"
+        point = next(p for p in self.baseline.points if p.steps == entry.dominated_by)
+        return f"dominated by {self.baseline.describe(point, self.config.quality_metric)}"
+
+    def baseline_comparison(self, trial_id: str) -> dict[str, Any] | None:
+        """How one trial stands against the baseline (recorded in an export's ``experts.yaml``).
+
+        Returns:
+            ``None`` without a baseline; else ``beyond``, ``label``, the dominating dense point
+            (``dominated_by``: steps, quality, generation MACs, share) and the report's ``dense_steps``
+            advice (the dense step count to run instead when no trial beats the baseline).
+        """
+        entry = self.entry(trial_id)
+        if self.baseline is None or entry.beyond_baseline is None:
+            return None
+        point = next((p for p in self.baseline.points if p.steps == entry.dominated_by), None)
+        metric = self.config.quality_metric
+        return {
+            "quality_metric": metric,
+            "beyond": entry.beyond_baseline,
+            "label": self.baseline_label(entry),
+            "dominated_by": None
+            if point is None
+            else {
+                "steps": point.steps,
+                "quality": self.baseline.quality(point, metric),
+                "generation_macs": point.generation_macs,
+                "macs_share": self.baseline.share(point.generation_macs),
+            },
+            "dense_steps_instead": self.winner.dense_steps,
+            "baseline_steps": [p.steps for p in self.baseline.points],
+            "reference_steps": self.baseline.reference_steps,
+        }
+
     @property
     def winner_entry(self) -> TrialEntry | None:
         """The winner's entry (``None`` when there is no winner)."""
@@ -90,9 +133,11 @@ class Report:
                 "rule": self.winner.rule,
                 "qualified": self.winner.qualified,
                 "message": self.winner.message,
+                "dense_steps": self.winner.dense_steps,
             },
             "front": self.front,
             "latency_front": self.latency_front,
+            "baseline": self._baseline_dict(),
             "teachers": [
                 {
                     "label": t.label,
@@ -106,9 +151,37 @@ class Report:
                 }
                 for t in self.teachers
             ],
-            "trials": [_entry_dict(entry) for entry in self.entries],
+            "trials": [
+                {**_entry_dict(entry), "baseline": self.baseline_label(entry)} for entry in self.entries
+            ],
             "protocol": dict(self.protocol),
             "figures": self.figures,
+        }
+
+    def _baseline_dict(self) -> dict[str, Any] | None:
+        if self.baseline is None:
+            return None
+        metric, lower = self.config.quality_metric, self.lower_is_better
+        front = {p.steps for p in self.baseline.front(metric, lower)}
+        return {
+            "scheduler": self.baseline.scheduler,
+            "guidance_scale": self.baseline.guidance_scale,
+            "num_samples": self.baseline.num_samples,
+            "reference_steps": self.baseline.reference_steps,
+            "front_steps": sorted(front),
+            "latency_front_steps": sorted(p.steps for p in self.baseline.front(metric, lower, "latency_s")),
+            "points": [
+                {
+                    "steps": p.steps,
+                    "quality": self.baseline.quality(p, metric),
+                    "metrics": p.quality,
+                    "generation_macs": p.generation_macs,
+                    "macs_share": self.baseline.share(p.generation_macs),
+                    "latency_s": p.latency_s,
+                    "on_front": p.steps in front,
+                }
+                for p in self.baseline.points
+            ],
         }
 
 
@@ -140,9 +213,16 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
     eligible = [e for e in entries if e.eligible]
     front_ids = _front_ids(eligible, "macs", lower)
     latency_ids = _front_ids(eligible, "latency_s", lower)
+    baseline = read_baseline(run_dir)
+    if baseline is not None and not baseline.scored(metric):
+        baseline = None  # PSNR/SSIM compare with the teacher: the dense model has no value of its own
     for entry in entries:
         entry.role = _role(entry, front_ids)
         entry.on_latency_front = entry.trial_id in latency_ids
+        if baseline is not None and entry.scored:
+            point = baseline.dominator(entry.macs, entry.quality, metric, lower)
+            entry.beyond_baseline = point is None
+            entry.dominated_by = None if point is None else point.steps
     by_id = {e.trial_id: e for e in entries}
     front = [by_id[i] for i in front_ids]
     return Report(
@@ -152,7 +232,8 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
         teachers=teacher_references(entries, metric),
         front=front_ids,
         latency_front=latency_ids,
-        winner=choose_winner(config, eligible, front),
+        baseline=baseline,
+        winner=choose_winner(config, eligible, front, baseline),
         protocol=describe_protocol(entries, run_dir),
         generated_at=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     )
@@ -182,6 +263,8 @@ def _entry_dict(entry: TrialEntry) -> dict[str, Any]:
         "status": entry.status,
         "role": entry.role,
         "on_latency_front": entry.on_latency_front,
+        "beyond_baseline": entry.beyond_baseline,
+        "dominated_by_dense_steps": entry.dominated_by,
         "feasible": entry.feasible,
         "params": entry.params,
         "seed": entry.seed,

@@ -51,8 +51,10 @@ def pareto_figure(report: Report) -> Figure:
     """Quality against total generation MACs (left) and against measured latency (right)."""
     figure = Figure(figsize=(11, 4.4), layout="constrained")
     macs_axes, latency_axes = figure.subplots(1, 2)
+    baseline = report.baseline.points if report.baseline is not None else []
     divisor, unit = macs_scale(
-        max([e.macs for e in report.entries if e.macs] + [t.macs for t in report.teachers])
+        max([e.macs for e in report.entries if e.macs] + [t.macs for t in report.teachers]
+            + [p.generation_macs for p in baseline])
     )
     _pareto_panel(macs_axes, report, "macs", divisor, f"total generation MACs per image ({unit})")
     _pareto_panel(latency_axes, report, "latency_s", 1.0, "sampling time of one latency batch (s)")
@@ -105,6 +107,7 @@ def _pareto_panel(ax: Axes, report: Report, cost: str, scale: float, xlabel: str
         )
     if teachers:
         ax.scatter([], [], marker="*", s=100, c="black", label="dense teacher")
+    values = _baseline_panel(ax, report, cost, scale)
     winner = report.winner_entry
     if winner is not None:
         ax.scatter(
@@ -117,13 +120,49 @@ def _pareto_panel(ax: Axes, report: Report, cost: str, scale: float, xlabel: str
             label=f"winner ({winner.trial_id})",
             zorder=5,
         )
-    values = [getattr(e, cost) for members in groups.values() for e in members]
+    values += [getattr(e, cost) for members in groups.values() for e in members]
     values += [getattr(t, cost) for t in teachers]
     if values and min(values) > 0 and max(values) / min(values) > 8:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(quality_label(report.config.quality_metric))
     ax.grid(alpha=0.3)
+
+
+def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[float]:
+    """Draw the dense step-count baseline (every point, its front as a dashed line); returns the costs drawn."""
+    baseline = report.baseline
+    if baseline is None:
+        return []
+    metric, attribute = report.config.quality_metric, "generation_macs" if cost == "macs" else "latency_s"
+    points = baseline.scored(metric)
+    front = baseline.front(metric, report.lower_is_better, attribute)
+    ax.scatter(
+        [getattr(p, attribute) / scale for p in points],
+        [baseline.quality(p, metric) for p in points],
+        marker="s",
+        s=22,
+        c="#2ca02c",
+        zorder=3,
+    )
+    ax.plot(
+        [getattr(p, attribute) / scale for p in front],
+        [baseline.quality(p, metric) for p in front],
+        "--",
+        color="#2ca02c",
+        zorder=2,
+        label="dense step-count baseline",
+    )
+    for point in points:
+        ax.annotate(
+            f"{point.steps} st",
+            (getattr(point, attribute) / scale, baseline.quality(point, metric)),
+            fontsize=6,
+            color="#2ca02c",
+            xytext=(3, -9),
+            textcoords="offset points",
+        )
+    return [getattr(p, attribute) for p in points]
 
 
 def routing_figure(entry: TrialEntry) -> Figure:

@@ -4,7 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["pareto_front", "knee_index"]
+__all__ = ["dominates", "pareto_front", "knee_index"]
+
+
+def dominates(cost: float, quality: float, other_cost: float, other_quality: float, lower_is_better: bool) -> bool:
+    """Whether the point ``(cost, quality)`` dominates ``(other_cost, other_quality)``.
+
+    It does when it costs no more and is at least as good, and is strictly better in one of the two.
+
+    Args:
+        cost: cost of the point (lower is better), e.g. generation MACs or latency.
+        quality: quality of the point.
+        other_cost: cost of the other point, same unit.
+        other_quality: quality of the other point.
+        lower_is_better: the direction of the qualities (``True`` for FID).
+    """
+    loss, other_loss = (quality, other_quality) if lower_is_better else (-quality, -other_quality)
+    return cost <= other_cost and loss <= other_loss and (cost < other_cost or loss < other_loss)
 
 
 def pareto_front(costs: Sequence[float], qualities: Sequence[float], lower_is_better: bool) -> list[int]:
@@ -23,10 +39,7 @@ def pareto_front(costs: Sequence[float], qualities: Sequence[float], lower_is_be
     loss = [q if lower_is_better else -q for q in qualities]  # lower is better for both axes
 
     def dominated(i: int) -> bool:
-        return any(
-            costs[j] <= costs[i] and loss[j] <= loss[i] and (costs[j] < costs[i] or loss[j] < loss[i])
-            for j in range(len(costs))
-        )
+        return any(dominates(costs[j], loss[j], costs[i], loss[i], True) for j in range(len(costs)))
 
     front = [i for i in range(len(costs)) if not dominated(i)]
     return sorted(front, key=lambda i: (costs[i], loss[i]))

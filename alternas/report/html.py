@@ -7,7 +7,16 @@ from html import escape
 from pathlib import Path
 
 from .build import Report
-from .tables import Table, experts_table, problems_table, routing_text, teachers_table, trials_table
+from .tables import (
+    Table,
+    baseline_table,
+    baseline_text,
+    experts_table,
+    problems_table,
+    routing_text,
+    teachers_table,
+    trials_table,
+)
 
 __all__ = ["render_html"]
 
@@ -43,13 +52,17 @@ def render_html(report: Report, figures: dict[str, Path]) -> str:
         _winner_box(report),
         "<h2>Pareto front</h2>",
         "<p>Feasible, scored trials only; the line joins the front. Dominated trials are grey, infeasible ones "
-        "red crosses, and black stars are the dense teacher at each sampler setting. MACs are per image over "
-        "all sampler steps (x2 with classifier-free guidance).</p>",
+        "red crosses, black stars are the dense teacher at each sampler setting, and the dashed line is the "
+        "dense step-count baseline front. MACs are per image over all sampler steps (x2 with classifier-free "
+        "guidance).</p>",
         _image(figures.get("pareto"), "Pareto front"),
         "<h2>Trials</h2>",
         _table(trials_table(report), highlight=report),
         "<h2>Dense teacher references</h2>",
         _table(teachers_table(report)),
+        "<h2>Dense step-count baseline</h2>",
+        f"<p>{escape(baseline_text(report))}</p>",
+        _table(baseline_table(report)),
     ]
     for entry in report.front_entries:
         tag = " (winner)" if entry.trial_id == report.winner.trial_id else ""

@@ -6,7 +6,16 @@ import os
 from pathlib import Path
 
 from .build import Report
-from .tables import Table, experts_table, problems_table, routing_text, teachers_table, trials_table
+from .tables import (
+    Table,
+    baseline_table,
+    baseline_text,
+    experts_table,
+    problems_table,
+    routing_text,
+    teachers_table,
+    trials_table,
+)
 
 __all__ = ["render_markdown"]
 
@@ -51,6 +60,12 @@ def render_markdown(report: Report, figures: dict[str, Path], base: Path) -> str
         "## Dense teacher references",
         "",
         _table(teachers_table(report)),
+        "",
+        "## Dense step-count baseline",
+        "",
+        baseline_text(report),
+        "",
+        _table(baseline_table(report)),
         "",
     ]
     for entry in report.front_entries:

@@ -6,7 +6,16 @@ from .build import Report
 from .formatting import format_macs, format_value
 from .trials import TrialEntry, teacher_quality
 
-__all__ = ["Table", "trials_table", "teachers_table", "experts_table", "routing_text", "problems_table"]
+__all__ = [
+    "Table",
+    "trials_table",
+    "teachers_table",
+    "baseline_table",
+    "baseline_text",
+    "experts_table",
+    "routing_text",
+    "problems_table",
+]
 
 #: ``(header, rows)``: every cell already formatted
 Table = tuple[list[str], list[list[str]]]
@@ -27,6 +36,7 @@ def trials_table(report: Report, params: bool = True) -> Table:
         "speedup",
         "ideal",
         "experts",
+        "vs dense step-count baseline",
     ] + (["params"] if params else [])
     rows = []
     order = {"front": 0, "dominated": 1, "infeasible": 2, "unscored": 3}
@@ -46,6 +56,7 @@ def trials_table(report: Report, params: bool = True) -> Table:
                 _times(metrics.get("speedup")),
                 _times(metrics.get("ideal_speedup")),
                 format_value(metrics.get("experts_in_use")),
+                report.baseline_label(entry),
             ]
             + ([_params(entry)] if params else [])
         )
@@ -67,6 +78,62 @@ def teachers_table(report: Report) -> Table:
         for t in report.teachers
     ]
     return header, rows
+
+
+def baseline_table(report: Report) -> Table:
+    """The dense teacher at each step count of the baseline ladder, and which points form its fronts."""
+    baseline = report.baseline
+    if baseline is None:
+        return [], []
+    metric, lower = report.config.quality_metric, report.lower_is_better
+    macs_front = {p.steps for p in baseline.front(metric, lower)}
+    latency_front = {p.steps for p in baseline.front(metric, lower, "latency_s")}
+    header = [
+        "dense steps",
+        metric,
+        "generation MACs",
+        f"share of dense @ {baseline.reference_steps} steps",
+        "latency s",
+        "on MACs front",
+        "on latency front",
+        "trials it dominates",
+    ]
+    rows = [
+        [
+            str(p.steps),
+            format_value(baseline.quality(p, metric)),
+            format_macs(p.generation_macs),
+            format_value(baseline.share(p.generation_macs), 3),
+            format_value(p.latency_s, 3),
+            format_value(p.steps in macs_front),
+            format_value(p.steps in latency_front),
+            ", ".join(e.trial_id for e in report.entries if e.dominated_by == p.steps) or "-",
+        ]
+        for p in baseline.points
+    ]
+    return header, rows
+
+
+def baseline_text(report: Report) -> str:
+    """One paragraph: what the baseline is and how many trials lie beyond it (or why there is none)."""
+    baseline = report.baseline
+    if baseline is None:
+        return (
+            "No dense step-count baseline: the run directory has no readable baseline.json (a search "
+            "measures it before its first trial), or the quality metric "
+            f"`{report.config.quality_metric}` compares with the teacher and has no dense value."
+        )
+    compared = [e for e in report.entries if e.beyond_baseline is not None]
+    beyond = sum(bool(e.beyond_baseline) for e in compared)
+    steps = ", ".join(str(p.steps) for p in baseline.points)
+    return (
+        f"The dense teacher at {steps} sampler steps ({baseline.scheduler}, guidance "
+        f"{baseline.guidance_scale:g}, the trials' evaluation noise and metrics, {baseline.num_samples} "
+        f"samples). A trial lies beyond this front when no dense point has no more generation MACs and at "
+        f"least as good {report.config.quality_metric}; {beyond} of {len(compared)} scored trials do. Its "
+        f"latencies were measured by the search driver before the trials, with one trial's threads: compare "
+        f"them with the trials' only when the machine was equally loaded."
+    )
 
 
 def experts_table(entry: TrialEntry) -> Table:

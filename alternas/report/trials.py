@@ -24,6 +24,7 @@ __all__ = [
     "TrialEntry",
     "TeacherReference",
     "quality_label",
+    "metric_name",
     "teacher_quality",
     "read_report_config",
     "read_trials",
@@ -37,6 +38,11 @@ _LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "S
 
 #: where a trial stands in the report
 TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
+
+
+def metric_name(metric: str) -> str:
+    """Display name of a quality metric, e.g. ``"FID"``."""
+    return _LABELS.get(metric, metric)
 
 
 def quality_label(metric: str) -> str:
@@ -78,6 +84,9 @@ class TrialEntry:
         macs: total generation MACs per image (all sampler steps, x2 with guidance).
         latency_s: measured sampling time of one latency batch, seconds.
         on_latency_front: whether the trial is on the quality-vs-latency front.
+        beyond_baseline: whether no point of the dense step-count baseline dominates the trial
+            (``None``: not compared: no baseline, or the trial or the baseline lacks the quality metric).
+        dominated_by: the cheapest dense step count whose baseline point dominates the trial.
     """
 
     trial_id: str
@@ -96,6 +105,8 @@ class TrialEntry:
     latency_s: float | None = None
     role: TrialRole = "unfinished"
     on_latency_front: bool = False
+    beyond_baseline: bool | None = None
+    dominated_by: int | None = None
 
     @property
     def scored(self) -> bool:

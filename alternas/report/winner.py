@@ -2,8 +2,9 @@
 
 A rule looks at the eligible trials (finished, scored, feasible) and the Pareto front, and either
 names a winner with the reason, or says why no trial meets it; the rule's fallback then picks one
-and the report says so. Add a rule by subclassing :class:`WinnerRule` and registering it in
-:data:`WINNER_RULES`.
+and the report says so. With a step-count baseline, only trials beyond it compete; when none is,
+the report says so and names the dense step count to run instead. Add a rule by subclassing
+:class:`WinnerRule` and registering it in :data:`WINNER_RULES`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import ClassVar
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
+from .baseline import Baseline
 from .formatting import format_macs
 from .front import knee_index
 from .trials import LOWER_IS_BETTER, TrialEntry, teacher_quality
@@ -39,12 +41,15 @@ class WinnerChoice:
         rule: the rule's name (``report.winner``).
         qualified: whether the winner meets the rule (``False``: chosen by the rule's fallback).
         message: one sentence for the user: who won and why, or why nothing qualified.
+        dense_steps: when no trial lies beyond the step-count baseline, the dense sampler step count
+            to run instead (``None`` otherwise).
     """
 
     trial_id: str | None
     rule: str
     qualified: bool
     message: str
+    dense_steps: int | None = None
 
 
 class WinnerRule(ABC):
@@ -211,14 +216,22 @@ WINNER_RULES: dict[str, type[WinnerRule]] = {
 
 
 def choose_winner(
-    config: ReportConfig, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
+    config: ReportConfig,
+    candidates: Sequence[TrialEntry],
+    front: Sequence[TrialEntry],
+    baseline: Baseline | None = None,
 ) -> WinnerChoice:
     """Apply ``config.winner`` (and its fallback when no trial qualifies).
+
+    With a ``baseline``, only trials beyond it (``TrialEntry.beyond_baseline``) compete; when no
+    candidate is, the rule's pick among all of them is kept (so it can still be exported) but not
+    qualified, and the message names the dense step count that dominates it.
 
     Args:
         config: the report section.
         candidates: eligible trials (finished, scored, feasible).
         front: the Pareto front among ``candidates``, sorted by MACs.
+        baseline: the dense step-count baseline, or ``None``.
     """
     rule = WINNER_RULES[config.winner](config)
     if not candidates:
@@ -229,13 +242,35 @@ def choose_winner(
             message="no finished trial is feasible and scored, so there is no winner; "
             "pick one with `alternas export RUN_DIR --trial ID`",
         )
+    beyond = [entry for entry in candidates if entry.beyond_baseline is not False]
+    if baseline is not None and not beyond:
+        pick = _pick(rule, candidates, front)
+        dense = next(p for p in baseline.points if p.steps == pick.dominated_by)
+        return WinnerChoice(
+            pick.trial_id,
+            rule.name,
+            False,
+            f"No trial beats the dense step-count baseline: run the dense model at {dense.steps} steps "
+            f"instead ({baseline.summary(dense, rule.metric)}), which is at least as good "
+            f"as the rule's pick {rule.describe(pick)} for no more MACs.",
+            dense_steps=dense.steps,
+        )
+    beyond_ids = {entry.trial_id for entry in beyond}
+    candidates, front = beyond, [entry for entry in front if entry.trial_id in beyond_ids]
     winner, reason = rule.select(candidates, front)
+    where = "; it lies beyond the dense step-count baseline" if baseline is not None else ""
     if winner is not None:
-        return WinnerChoice(winner.trial_id, rule.name, True, f"winner: {reason}")
+        return WinnerChoice(winner.trial_id, rule.name, True, f"winner: {reason}{where}")
     fallback, how = rule.fallback(candidates, front)
     return WinnerChoice(
         fallback.trial_id,
         rule.name,
         False,
-        f"{reason}; falling back to {how}: {rule.describe(fallback)}",
+        f"{reason}; falling back to {how}: {rule.describe(fallback)}{where}",
     )
+
+
+def _pick(rule: WinnerRule, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]) -> TrialEntry:
+    """The rule's pick: its winner, or its fallback's when no trial meets it."""
+    winner, _ = rule.select(candidates, front)
+    return winner if winner is not None else rule.fallback(candidates, front)[0]

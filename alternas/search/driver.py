@@ -30,6 +30,7 @@ from ..exceptions import CheckpointError, DataError
 from ..recipe import Recipe, inspect_recipe, load_recipe
 from ..recipe.checks import resource_problems
 from ..rundir import SearchRunDir, TrialRecord
+from .baseline import ensure_baseline
 from .cluster import ray_cluster
 from .objectives import Objectives
 from .progress import ProgressCallback, SearchDisplay
@@ -96,6 +97,7 @@ def search(
     with _exclusive(layout):
         state = _open_run_dir(layout, recipe, origin, resume, overwrite)
         _prepare_backbone(recipe, console)
+        ensure_baseline(recipe, layout, console)
         started = time.monotonic()
         results = None
         try:

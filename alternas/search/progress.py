@@ -23,6 +23,7 @@ from rich.text import Text
 
 from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe, format_macs
 from ..report import pareto_front
+from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
 from .objectives import MACS_METRIC, Objectives
 from .searcher import SEED_KEY
@@ -74,6 +75,9 @@ class SearchDisplay:
 
     def __init__(self, recipe: Recipe, run_dir: SearchRunDir, console: Console) -> None:
         self.objectives = Objectives.from_recipe(recipe)
+        baseline = read_baseline(run_dir.root)  # measured by the driver before the trials
+        comparable = baseline is not None and baseline.scored(self.objectives.quality_metric)
+        self.baseline = baseline if comparable else None
         self.planned = recipe.planned_trials()
         self.run_dir = run_dir
         self.console = console
@@ -134,7 +138,9 @@ class SearchDisplay:
                 self.rows[trial_id] = _row_from_record(record, self.objectives)
             row = self.rows.get(trial_id)
         if row is not None:
-            self._plain(f"trial {trial_id} {_outcome(row, self.objectives)} ({self._counts()})")
+            beyond = self._beyond(row)
+            verdict = "" if beyond == "-" else f", beyond the baseline: {beyond}"
+            self._plain(f"trial {trial_id} {_outcome(row, self.objectives)}{verdict} ({self._counts()})")
 
     def trial_failed(self, trial_id: str) -> None:
         record = self._record(trial_id)
@@ -164,7 +170,7 @@ class SearchDisplay:
         table = Table(expand=False, show_edge=False)
         for column, justify in (("trial", "left"), ("params", "left"), ("status", "left"), ("step", "right"),
                                 ("loss", "right"), ("MACs share", "right"), (self._quality_label(), "right"),
-                                ("MACs / image", "right")):
+                                ("MACs / image", "right"), ("beyond baseline", "left")):
             table.add_column(column, justify=justify)
         for row in rows:
             table.add_row(
@@ -176,12 +182,21 @@ class SearchDisplay:
                 _number(row.macs_share, ".3f"),
                 _number(row.quality, ".4g"),
                 format_macs(row.macs) if row.macs is not None else "-",
+                self._beyond(row),
             )
         front_text = "  ".join(
             f"{r.trial_id} ({_number(r.quality, '.4g')}, {format_macs(r.macs)})" for r in rows if r.trial_id in front
         )
         return Group(header, ProgressBar(total=1.0, completed=fraction, width=60), table,
                      Text(f"front (* above): {front_text or '-'}"))
+
+    def _beyond(self, row: _Row) -> str:
+        """``"yes"``, ``"no (dense @ 10 steps)"``, or ``"-"`` (not finished, or no baseline)."""
+        if self.baseline is None or row.status != "finished" or row.quality is None or row.macs is None:
+            return "-"
+        point = self.baseline.dominator(row.macs, row.quality, self.objectives.quality_metric,
+                                        self.objectives.lower_is_better)
+        return "yes" if point is None else f"no (dense @ {point.steps} steps)"
 
     def _quality_label(self) -> str:
         return f"{self.objectives.quality_metric} ({'min' if self.objectives.lower_is_better else 'max'})"

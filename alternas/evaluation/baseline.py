@@ -1,0 +1,100 @@
+"""Measure the step-count baseline: the dense teacher at several sampler step counts, scored as trials are.
+
+Each rung is evaluated through the same code as a trial's teacher (:func:`evaluation_inputs`,
+:func:`teacher_reference`, :func:`measure_step_macs`), with the run config's evaluation noise, sampler,
+guidance and metrics and only ``eval.steps`` changed, so its numbers equal the ``teacher_*`` metrics of
+a trial evaluated at that step count (and share their on-disk cache).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..backbones import adapter_for
+from ..bundle import load_bundle
+from ..config import RunConfig
+from ..trainer import resolve_device
+from .evaluate import generate_for_eval, measure_latencies, measure_step_macs
+from .reference import evaluation_inputs, teacher_reference
+from .sampling import dense_predictor
+
+__all__ = ["BaselinePoint", "measure_baseline"]
+
+_TEACHER_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class BaselinePoint(BaseModel):
+    """The dense teacher at one sampler step count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(description="sampler steps")
+    quality: dict[str, float] = Field(description="quality metrics of `eval.metrics` (PSNR/SSIM excluded)")
+    macs_per_step: float = Field(description="MACs of one sampler step for one sample, without guidance")
+    generation_macs: float = Field(description="total MACs of generating one image (all steps, x2 with guidance)")
+    latency_s: float = Field(description="median sampling time of one `eval.latency_batch_size` batch, seconds")
+
+
+def measure_baseline(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
+    """Score the dense teacher of ``config`` at each sampler step count of ``steps``.
+
+    Args:
+        config: a run config (a trial's, or the recipe's fixed sections); its ``eval.steps`` is replaced
+            by each count of ``steps`` in turn, its ``budget.convention`` says how MACs are counted and
+            ``train.threads`` how many CPU threads torch uses (as in a trial).
+        steps: the sampler step counts.
+
+    Returns:
+        One point per step count, in the order of ``steps``.
+    """
+    threads = torch.get_num_threads()
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
+    try:
+        return _measure(config, steps)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
+    """:func:`measure_baseline` with the threads already set."""
+    device = resolve_device(config.train.device)
+    bundle = load_bundle(config.model)
+    shape = bundle.sample_shape(config.data.resolution)
+    model = bundle.backbone.to(device).eval().requires_grad_(False)
+    if device.type == "cuda":
+        model.to(_TEACHER_DTYPES[config.model.teacher_precision])
+    teacher = dense_predictor(adapter_for(model))
+    inputs = evaluation_inputs(bundle, config, shape, device)
+    rungs = {
+        count: config.model_copy(update={"eval": config.eval.model_copy(update={"steps": count})})
+        for count in steps
+    }
+    measured: dict[int, tuple[dict[str, float], list[float]]] = {}
+    for count, rung in rungs.items():
+        _, quality = teacher_reference(bundle, rung, teacher, inputs)
+        step_macs = measure_step_macs(teacher, bundle, rung.eval, shape, device, config.budget.convention)
+        measured[count] = (quality, step_macs)
+    batch = config.eval.latency_batch_size
+    noise, conditions = inputs.noise[:batch], inputs.conditions[:batch]
+    latency = measure_latencies(
+        {
+            str(count): (lambda rung=rung: generate_for_eval(teacher, bundle, rung.eval, noise, conditions))
+            for count, rung in rungs.items()
+        },
+        config.eval.latency_repeats,
+        synchronize=device.type == "cuda",
+    )
+    return [
+        BaselinePoint(
+            steps=count,
+            quality=quality,
+            macs_per_step=sum(step_macs) / len(step_macs),
+            generation_macs=sum(step_macs) * inputs.macs_factor,
+            latency_s=latency[str(count)],
+        )
+        for count, (quality, step_macs) in measured.items()
+    ]

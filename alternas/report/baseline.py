@@ -1,0 +1,107 @@
+"""The step-count baseline front of a search (``baseline.json``): the dense teacher at a ladder of
+sampler step counts, and where a trial stands against it.
+
+A trial lies *beyond* the baseline when no dense point costs no more total generation MACs and is at
+least as good (strictly better in one of the two); otherwise the cheapest dense point that dominates
+it is named, e.g. ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..evaluation.baseline import BaselinePoint
+from .front import dominates, pareto_front
+from .trials import metric_name
+
+__all__ = ["BASELINE_FILE", "Baseline", "read_baseline", "write_baseline"]
+
+logger = logging.getLogger("alternas")
+
+#: the file in a search run directory that holds the baseline
+BASELINE_FILE = "baseline.json"
+
+
+class Baseline(BaseModel):
+    """The dense teacher at several sampler step counts, measured once per search.
+
+    ``points`` are ascending in steps; MACs shares are relative to the dense teacher at
+    ``reference_steps``, the largest step count the trials use.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format_version: int = Field(1, description="version of this file's layout")
+    key: str = Field(description="hash of everything the numbers depend on (model, data, eval, convention)")
+    scheduler: str = Field(description="sampler name")
+    guidance_scale: float = Field(description="classifier-free guidance scale")
+    num_samples: int = Field(description="images generated per point for the quality metrics")
+    convention: str = Field(description="MACs counting convention")
+    reference_steps: int = Field(description="the largest sampler step count the trials use")
+    seconds: float = Field(0.0, description="wall time of the measurement, seconds")
+    points: list[BaselinePoint]
+
+    def quality(self, point: BaselinePoint, metric: str) -> float | None:
+        """``point``'s value of ``metric`` (``None``: not measured, e.g. PSNR/SSIM, which need a reference)."""
+        return point.quality.get(metric)
+
+    def scored(self, metric: str) -> list[BaselinePoint]:
+        """The points that measured ``metric``."""
+        return [p for p in self.points if self.quality(p, metric) is not None]
+
+    def share(self, macs: float) -> float | None:
+        """``macs`` as a share of the dense teacher's generation MACs at :attr:`reference_steps`."""
+        reference = next((p for p in self.points if p.steps == self.reference_steps), None)
+        return None if reference is None else macs / reference.generation_macs
+
+    def front(self, metric: str, lower_is_better: bool, cost: str = "generation_macs") -> list[BaselinePoint]:
+        """The non-dominated points of quality against ``cost`` (``generation_macs`` or ``latency_s``)."""
+        points = self.scored(metric)
+        costs = [getattr(p, cost) for p in points]
+        return [points[i] for i in pareto_front(costs, [self.quality(p, metric) for p in points], lower_is_better)]
+
+    def dominator(
+        self, macs: float, quality: float, metric: str, lower_is_better: bool
+    ) -> BaselinePoint | None:
+        """The cheapest dense point that dominates a trial with these generation MACs and quality, or
+        ``None`` when the trial lies beyond the baseline front."""
+        dominating = [
+            p
+            for p in self.scored(metric)
+            if dominates(p.generation_macs, self.quality(p, metric), macs, quality, lower_is_better)
+        ]
+        return min(dominating, key=lambda p: (p.generation_macs, p.steps), default=None)
+
+    def summary(self, point: BaselinePoint, metric: str) -> str:
+        """``"FID 14.1 at 0.50x MACs"`` (the share is of the dense teacher at :attr:`reference_steps`)."""
+        share = self.share(point.generation_macs)
+        share_text = "" if share is None else f" at {share:.2f}x MACs"
+        return f"{metric_name(metric)} {self.quality(point, metric):.4g}{share_text}"
+
+    def describe(self, point: BaselinePoint, metric: str) -> str:
+        """``"dense @ 10 steps: FID 14.1 at 0.50x MACs"``."""
+        return f"dense @ {point.steps} steps: {self.summary(point, metric)}"
+
+def read_baseline(run_dir: str | Path) -> Baseline | None:
+    """The run directory's baseline; ``None`` when it has none or the file is unreadable (logged)."""
+    path = Path(run_dir) / BASELINE_FILE
+    if not path.is_file():
+        return None
+    try:
+        return Baseline.model_validate_json(path.read_text())
+    except (OSError, ValueError, ValidationError) as error:
+        logger.warning("ignoring unreadable baseline %s: %s", path, error)
+        return None
+
+
+def write_baseline(run_dir: str | Path, baseline: Baseline) -> Path:
+    """Write ``baseline.json`` atomically (a unique temporary name, then a rename)."""
+    path = Path(run_dir) / BASELINE_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(baseline.model_dump_json(indent=2))
+    tmp.replace(path)
+    return path

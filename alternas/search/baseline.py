@@ -1,0 +1,75 @@
+"""Measure a search's step-count baseline once, before its trials, into ``<run dir>/baseline.json``.
+
+The dense teacher is scored at the ladder of ``report.baseline`` with the recipe's evaluation settings
+and the threads of one trial; a resumed search keeps the measured file when nothing it depends on
+changed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from rich.console import Console
+
+from .._cache import config_hash
+from ..config import RunConfig
+from ..evaluation.baseline import measure_baseline
+from ..recipe import Recipe
+from ..report.baseline import Baseline, read_baseline, write_baseline
+from ..rundir import SearchRunDir
+
+__all__ = ["baseline_run_config", "ensure_baseline"]
+
+
+def baseline_run_config(recipe: Recipe) -> RunConfig:
+    """The run config the baseline is measured with: the recipe's fixed sections, the space's MACs
+    convention, and one trial's CPU threads."""
+    data = recipe.base_run_config()
+    data["budget"] = {"convention": recipe.space.budget.convention}
+    if data["train"]["threads"] is None:
+        data["train"]["threads"] = max(1, math.floor(recipe.search.cpus_per_trial))
+    return RunConfig.model_validate(data)
+
+
+def ensure_baseline(recipe: Recipe, layout: SearchRunDir, console: Console) -> Baseline | None:
+    """The run directory's baseline, measured now unless an up-to-date one is there.
+
+    Returns:
+        ``None`` when ``report.baseline.steps`` is empty (no baseline wanted).
+    """
+    searched = recipe.default_steps()
+    steps = recipe.report.baseline.ladder(searched)
+    if not steps:
+        return None
+    config = baseline_run_config(recipe)
+    key = config_hash(
+        {
+            "model": config.model.model_dump(mode="json"),
+            "data": config.data.model_dump(mode="json"),
+            "eval": config.eval.model_dump(mode="json", exclude={"steps"}),
+            "convention": config.budget.convention,
+            "threads": config.train.threads,
+            "steps": steps,
+        }
+    )
+    existing = read_baseline(layout.root)
+    if existing is not None and existing.key == key:
+        return existing
+    console.print(
+        f"measuring the dense step-count baseline at {', '.join(map(str, steps))} steps", highlight=False
+    )
+    started = time.perf_counter()
+    points = measure_baseline(config, steps)
+    baseline = Baseline(
+        key=key,
+        scheduler=config.eval.scheduler,
+        guidance_scale=config.eval.guidance_scale,
+        num_samples=config.eval.num_samples,
+        convention=config.budget.convention,
+        reference_steps=max(searched),
+        seconds=time.perf_counter() - started,
+        points=points,
+    )
+    write_baseline(layout.root, baseline)
+    return baseline

@@ -1,0 +1,211 @@
+"""The dense step-count baseline: its ladder, its numbers (those of a trial's teacher), the report's
+per-trial labels against it, and the winner rule's fallback to a dense step count."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from alternas._cache import cache_root
+from alternas.api import train_alter
+from alternas.config import BaselineConfig, RunConfig
+from alternas.evaluation.baseline import BaselinePoint, measure_baseline
+from alternas.recipe import load_recipe
+from alternas.report import build_report, write_report
+from alternas.report.baseline import Baseline, read_baseline, write_baseline
+from alternas.rundir import SearchRunDir
+from alternas.search import baseline as search_baseline
+
+from .test_recipe import tiny_recipe
+from .test_report import fabricate_run
+
+#: dense generation MACs of the fabricated trials' teacher (tiny UNet, 10 steps)
+DENSE_10 = 79626240.0
+
+
+@pytest.mark.parametrize(
+    ("section", "searched", "ladder"),
+    [
+        ({}, [20], [5, 7, 10, 14, 20]),
+        ({}, [10, 15, 20], [5, 7, 10, 14, 15, 20]),
+        ({"reference_steps": 50}, [20], [5, 7, 10, 14, 20, 50]),
+        ({"rungs": 3, "lowest_share": 0.5}, [40], [20, 28, 40]),
+        ({"steps": [8, 4]}, [20], [4, 8]),
+        ({"steps": []}, [20], []),
+    ],
+)
+def test_the_ladder_spans_a_quarter_of_the_largest_step_count_up_to_it(section, searched, ladder):
+    assert BaselineConfig.model_validate(section).ladder(searched) == ladder
+
+
+def test_the_baseline_scores_the_dense_teacher_exactly_as_a_trial_does(tiny_digits_run_config):
+    result = train_alter(tiny_digits_run_config)  # eval at 4 steps
+    shutil.rmtree(cache_root() / "references")  # the baseline recomputes, it does not read the trial's cache
+    half, same = measure_baseline(RunConfig.model_validate(tiny_digits_run_config), [2, 4])
+    metrics = result.metrics
+    assert same.steps == 4 and same.quality == {
+        "fid": metrics["teacher_fid"],
+        "accuracy": metrics["teacher_accuracy"],
+    }
+    assert same.generation_macs == metrics["teacher_generation_macs"] > 0
+    assert same.macs_per_step == metrics["teacher_macs_per_step"]
+    assert half.generation_macs == same.generation_macs / 2  # the digits UNet costs the same at every step
+    assert half.quality["fid"] != same.quality["fid"] and half.latency_s > 0
+
+
+def add_baseline(layout: SearchRunDir, points: dict[int, tuple[float, float]]) -> None:
+    """Write a baseline whose point at ``steps`` has ``(share of dense @ 10 steps, FID)``."""
+    write_baseline(
+        layout.root,
+        Baseline(
+            key="test",
+            scheduler="ddim",
+            guidance_scale=1.0,
+            num_samples=100,
+            convention="macs",
+            reference_steps=10,
+            points=[
+                BaselinePoint(
+                    steps=steps,
+                    quality={"fid": fid, "accuracy": 0.9},
+                    macs_per_step=DENSE_10 / 10,
+                    generation_macs=share * DENSE_10,
+                    latency_s=2.0 * steps / 10,
+                )
+                for steps, (share, fid) in points.items()
+            ],
+        ),
+    )
+
+
+def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_that_dominates_them(tmp_path):
+    # trials (share of dense MACs, FID): a (1.0, 10), b (0.54, 11), c (0.19, 14), d (0.76, 13), e infeasible
+    layout = fabricate_run(tmp_path / "run")
+    add_baseline(layout, {2: (0.2, 30.0), 5: (0.5, 12.0), 10: (1.0, 9.5)})
+    report = write_report(layout.root)
+    labels = {e.trial_id: report.baseline_label(e) for e in report.entries}
+    assert labels == {
+        "a": "dominated by dense @ 10 steps: FID 9.5 at 1.00x MACs",
+        "b": "beyond",
+        "c": "beyond",  # cheaper than every dense point
+        "d": "dominated by dense @ 5 steps: FID 12 at 0.50x MACs",
+        "e": "beyond",
+        "f": "-",
+        "g": "-",
+    }
+    assert report.winner.trial_id == "b" and report.winner.qualified and report.winner.dense_steps is None
+    assert "beyond the dense step-count baseline" in report.winner.message
+
+    frontier = json.loads((layout.root / "frontier.json").read_text())
+    assert frontier["baseline"]["front_steps"] == [2, 5, 10]
+    assert [p["macs_share"] for p in frontier["baseline"]["points"]] == [0.2, 0.5, 1.0]
+    trials = {t["trial_id"]: t for t in frontier["trials"]}
+    assert trials["d"]["baseline"] == labels["d"] and trials["d"]["dominated_by_dense_steps"] == 5
+    assert trials["b"]["baseline"] == "beyond" and trials["b"]["beyond_baseline"] is True
+    markdown = (layout.root / "report.md").read_text()
+    assert "## Dense step-count baseline" in markdown and "4 of 5 scored trials do" not in markdown
+    assert "3 of 5 scored trials do" in markdown
+    assert "| 5 | 12 | 39.8 MMACs | 0.5 | 1 | yes | yes | d |" in markdown
+    assert "| d | dominated |" in markdown and labels["d"] in markdown
+    assert "dense step-count baseline" in (layout.root / "report.html").read_text()
+
+
+def test_when_no_trial_beats_the_baseline_the_winner_names_the_dense_step_count(tmp_path):
+    layout = fabricate_run(tmp_path / "run")
+    add_baseline(layout, {1: (0.1, 13.9), 5: (0.5, 9.0), 10: (1.0, 8.0)})
+    report = write_report(layout.root)
+    assert all(e.beyond_baseline is False for e in report.entries if e.eligible)
+    winner = report.winner
+    assert (winner.trial_id, winner.qualified, winner.dense_steps) == ("b", False, 5)
+    assert winner.message.startswith(
+        "No trial beats the dense step-count baseline: run the dense model at 5 steps instead "
+        "(FID 9 at 0.50x MACs), which is at least as good as the rule's pick trial b (fid 11"
+    )
+    frontier = json.loads((layout.root / "frontier.json").read_text())
+    assert frontier["winner"]["dense_steps"] == 5 and frontier["winner"]["message"] == winner.message
+    assert winner.message in (layout.root / "report.md").read_text()
+
+
+def test_without_a_baseline_or_with_a_metric_it_lacks_nothing_is_compared(tmp_path):
+    layout = fabricate_run(tmp_path / "run")
+    report = build_report(layout.root)
+    assert report.baseline is None and report.winner.trial_id == "b"
+    assert {report.baseline_label(e) for e in report.entries} == {"-"}
+    add_baseline(layout, {5: (0.5, 9.0)})
+    baseline = read_baseline(layout.root)
+    baseline.points[0].quality.pop("accuracy")  # as PSNR/SSIM, which compare with the teacher
+    write_baseline(layout.root, baseline)
+    report = build_report(layout.root, report.config.model_copy(update={"quality_metric": "accuracy"}))
+    assert report.baseline is None and {e.beyond_baseline for e in report.entries} == {None}
+
+
+def test_a_search_measures_its_baseline_once(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    layout = SearchRunDir(recipe.output_dir)
+    layout.root.mkdir(parents=True)
+    baseline = search_baseline.ensure_baseline(recipe, layout, Console(quiet=True))
+    assert [p.steps for p in baseline.points] == [1, 2, 3, 4] and baseline.reference_steps == 4
+    assert read_baseline(layout.root) == baseline
+
+    def measure_again(*args):
+        raise AssertionError("measured twice")
+
+    monkeypatch.setattr(search_baseline, "measure_baseline", measure_again)
+    assert search_baseline.ensure_baseline(recipe, layout, Console(quiet=True)) == baseline
+
+
+def test_the_live_table_says_whether_a_finished_trial_is_beyond_the_baseline(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from alternas.rundir import TrialRecord
+    from alternas.search.progress import SearchDisplay
+
+    recipe = load_recipe(tiny_recipe(tmp_path))
+    layout = SearchRunDir(recipe.output_dir)
+    layout.root.mkdir(parents=True)
+    add_baseline(layout, {2: (0.25, 20.0), 4: (0.5, 12.0)})  # DENSE_10 x share MACs
+    params = {"experts.count": 1, "experts.routing": "static", "budget.macs_share": 0.8, "eval.steps": 4}
+    for trial_id, fid, share in (("good", 11.0, 0.5), ("poor", 13.0, 0.6)):
+        layout.write_record(TrialRecord(trial_id=trial_id, status="finished", seed=1, feasible=True, params=params,
+                                        metrics={"fid": fid, "generation_macs": share * DENSE_10}))
+    plain = Console(file=io.StringIO(), width=200)
+    with SearchDisplay(recipe, layout, plain) as display:
+        display.trial_finished("poor")
+        rendered = Console(file=io.StringIO(), width=200, record=True)
+        rendered.print(display.render())
+    assert "beyond the baseline: no (dense @ 4 steps)" in plain.file.getvalue()
+    rows = {line.split()[0]: line for line in rendered.export_text().splitlines() if line.split()}
+    assert rows["good"].rstrip().endswith("yes") and rows["poor"].rstrip().endswith("no (dense @ 4 steps)")
+
+
+def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, tiny_digits_run_config):
+    import yaml
+
+    from alternas.export import export_experts
+    from alternas.rundir import TrialRecord
+
+    layout = SearchRunDir(tmp_path / "run")
+    result = train_alter(tiny_digits_run_config, run_dir=layout.trial_dir("only"))
+    layout.write_record(TrialRecord(trial_id="only", status="finished", seed=0, feasible=True, metrics=result.metrics))
+    layout.recipe_file.write_text("report:\n  quality_tolerance: 10.0\n")
+    dense = result.metrics["teacher_generation_macs"]
+    points = {2: (0.5 * dense, 0.0), 4: (dense, 0.0)}  # a dense FID of 0: no trial can beat it
+    write_baseline(
+        layout.root,
+        Baseline(key="test", scheduler="ddim", guidance_scale=1.0, num_samples=20, convention="macs",
+                 reference_steps=4,
+                 points=[BaselinePoint(steps=s, quality={"fid": fid}, macs_per_step=macs / s, generation_macs=macs,
+                                       latency_s=0.1) for s, (macs, fid) in points.items()]),
+    )
+    export_experts(layout.root, tmp_path / "export")
+    provenance = yaml.safe_load((tmp_path / "export" / "experts.yaml").read_text())["provenance"]
+    record = provenance["step_count_baseline"]
+    assert record["beyond"] is False and record["dense_steps_instead"] == 2
+    assert record["dominated_by"] == {"steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense, "macs_share": 0.5}
+    assert record["label"] == "dominated by dense @ 2 steps: FID 0 at 0.50x MACs"
