@@ -8,7 +8,8 @@ from typing import Any
 
 import torch
 
-from .._cache import cache_root, config_hash
+from .._atomic import atomic_path
+from .._cache import cache_root, config_hash, file_lock
 from ..trainer import AlterTrainer
 from .evaluate import (
     evaluation_noise,
@@ -130,8 +131,6 @@ def _teacher_reference(
             logger.warning("ignoring unreadable teacher reference cache %s", path)
     images = generate_for_eval(teacher, trainer.bundle, config, noise, conditions)
     quality = quality_scores(metrics_objects, images, conditions)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"images": images, "quality": quality}, tmp)
-    tmp.replace(path)
+    with file_lock(path.with_suffix(".lock")), atomic_path(path) as partial:  # trials finish together
+        torch.save({"images": images, "quality": quality}, partial)
     return images, quality

@@ -24,6 +24,7 @@ import yaml
 from ray import tune
 from rich.console import Console
 
+from .._atomic import atomic_write_text
 from .._cache import config_hash
 from ..bundle import load_bundle
 from ..exceptions import CheckpointError, DataError
@@ -184,7 +185,7 @@ def _open_run_dir(layout: SearchRunDir, recipe: Recipe, origin: str, resume: boo
             planned_trials=recipe.planned_trials(),
         )
         layout.root.mkdir(parents=True, exist_ok=True)
-        layout.recipe_file.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        atomic_write_text(layout.recipe_file, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     state.status = "running"
     state.sessions += 1
     state.write(layout)
