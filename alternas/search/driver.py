@@ -95,17 +95,23 @@ def search(
     console = console or Console()
     layout = SearchRunDir(recipe.output_dir)
     with _exclusive(layout):
+        before = None if overwrite else SearchState.read(layout)
         state = _open_run_dir(layout, recipe, origin, resume, overwrite)
         _prepare_backbone(recipe, console)
         started = time.monotonic()
         results = None
+        connected = False
         try:
             with ray_cluster(recipe.search, address) as cluster, _sigterm_as_interrupt():
+                connected = True
                 state.cluster = cluster
                 with SearchDisplay(recipe, layout, console):
                     results = _tuner(recipe, layout).fit()
         finally:
-            _close_run_dir(layout, recipe, state, results, time.monotonic() - started)
+            if connected:
+                _close_run_dir(layout, recipe, state, results, time.monotonic() - started)
+            else:
+                _undo_open(layout, before)
     records = layout.records()
     return SearchResult(layout.root, state, records, Objectives.from_recipe(recipe).front(records))
 
@@ -220,6 +226,15 @@ def _close_run_dir(layout: SearchRunDir, recipe: Recipe, state: SearchState, res
     state.front = [r.trial_id for r in Objectives.from_recipe(recipe).front(records)]
     state.wall_seconds += seconds
     state.write(layout)
+
+
+def _undo_open(layout: SearchRunDir, before: SearchState | None) -> None:
+    """Ray could not be started or joined, so nothing ran: put the run directory back as it was
+    (removed if this session created it), so that it needs no --overwrite or --resume."""
+    if before is None:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    else:
+        before.write(layout)
 
 
 def _prepare_backbone(recipe: Recipe, console: Console) -> None:
