@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import subprocess
 
 import psutil
 import pytest
@@ -44,10 +43,25 @@ def _listening(pids: set[int]) -> list[tuple[int, str, int]]:
     ]
 
 
+def _auth_mode(process: psutil.Process, driver_pid: int, gcs: psutil.Process) -> str | None:
+    """``RAY_AUTH_MODE`` a process runs with. Ray workers rewrite their title, which blanks their
+    ``/proc`` environment, so it is read from the nearest ancestor whose environment is readable; the
+    driver's ``/proc`` environment is the one it was started with, so for the driver (which set the
+    mode before starting the cluster) it is the one the GCS it spawned inherited."""
+    current: psutil.Process | None = process
+    while current is not None and current.pid != driver_pid:
+        environment = current.environ()
+        if environment:
+            return environment.get("RAY_AUTH_MODE")
+        current = current.parent()
+    return gcs.environ().get("RAY_AUTH_MODE")
+
+
 @pytest.mark.slow
 def test_a_running_search_accepts_only_token_authenticated_peers(tmp_path):
     """Ray 2.60 binds its gRPC servers to every interface (it has no loopback option), so every Ray
-    process listening outside 127.0.0.0/8 must run with token authentication; no dashboard runs."""
+    process listening outside 127.0.0.0/8 must run with token authentication; no dashboard runs.
+    (Ray >= 2.60 turns token authentication on for a new local cluster; this guards against losing it.)"""
     data = tiny_recipe(tmp_path)
     data["train"].update(steps=400, hypernet_steps=300, checkpoint_every=400, log_every=50)
     data["search"].update(num_trials=1, max_concurrent_trials=1)
@@ -65,7 +79,8 @@ def test_a_running_search_accepts_only_token_authenticated_peers(tmp_path):
             print(tree[pid].name(), ip, port)
             assert port != 8265, "the Ray dashboard is running"
             if not ipaddress.ip_address(ip).is_loopback:
-                assert tree[pid].environ().get("RAY_AUTH_MODE") == "token", (tree[pid].name(), ip, port)
+                mode = _auth_mode(tree[pid], process.pid, roots[0])
+                assert mode == "token", (tree[pid].name(), ip, port)
     finally:
         process.kill()
         process.wait()

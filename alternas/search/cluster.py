@@ -1,11 +1,12 @@
 """The Ray cluster a search runs on: a local one alternas starts and always stops, or an existing one.
 
 Local (the default): ``ray.init`` with only the CPUs the recipe allows
-(``cpus_per_trial x max_concurrent_trials``), no dashboard, Ray's console output off and token
-authentication on (``RAY_AUTH_MODE=token`` unless set; Ray keeps the token in ``~/.ray/auth_token``).
-Ray 2.60 cannot bind its gRPC servers (GCS, raylet, workers) to loopback: ``_node_ip_address=127.0.0.1``
-is replaced by the machine's address and the ports listen on every interface, so the token is what
-keeps other machines out. A watchdog
+(``cpus_per_trial x max_concurrent_trials``), no dashboard and Ray's console output off. Ray 2.60
+cannot bind its gRPC servers (GCS, raylet, workers) to loopback (``_node_ip_address=127.0.0.1`` is
+replaced by the machine's address and the ports listen on every interface), so the cluster relies on
+the token authentication that Ray >= 2.60 turns on for a new local cluster (``ray.init`` sets
+``RAY_AUTH_MODE=token`` and keeps the token in ``~/.ray/auth_token``); a user's explicit
+``RAY_AUTH_MODE=disabled`` switches it off, with Ray's warning. A watchdog
 process (:mod:`alternas.search._watchdog`) kills whatever is left of that cluster once the driver is
 gone, so no Ray process survives alternas, however it exits (``kill -9`` included).
 
@@ -92,7 +93,6 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
             ray.shutdown()
         return
 
-    os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray's gRPC ports listen on every interface
     watchdog = subprocess.Popen(
         [sys.executable, str(_WATCHDOG), str(os.getpid())],
         stdin=subprocess.PIPE,
