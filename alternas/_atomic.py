@@ -79,6 +79,19 @@ def commit(partial: Path, path: Path) -> None:
 
 
 @contextlib.contextmanager
+def _discard_on_error(partial: Path, path: Path) -> Iterator[None]:
+    """Remove ``partial`` when the block fails; an ``OSError`` becomes a :class:`StorageError` on ``path``."""
+    try:
+        yield
+    except OSError as error:
+        discard(partial)
+        raise storage_error(error, path) from error
+    except BaseException:
+        discard(partial)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary file path for a writer (``torch.save``, ``savefig``, ``save_file``) that becomes
     ``path`` when the block ends without an error; on an error the partial file is removed.
@@ -91,16 +104,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     partial = temp_name(path)
-    try:
+    with _discard_on_error(partial, path):
         path.parent.mkdir(parents=True, exist_ok=True)
         yield partial
         commit(partial, path)
-    except OSError as error:
-        discard(partial)
-        raise storage_error(error, path) from error
-    except BaseException:
-        discard(partial)
-        raise
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
@@ -131,15 +138,15 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     folder ``path`` when the block ends without an error; on an error the partial folder is removed.
 
     An existing folder at ``path`` is moved aside, the new one renamed into place and only then the old
-    one deleted, so a crash in between leaves the old or the new folder complete (plus a hidden
-    leftover ``.<name>.<random>.tmp`` folder that the next write of the same folder does not use).
+    one deleted: a crash never leaves a half-written folder at ``path``, though it may leave a complete
+    one under a hidden ``.<name>.<random>.tmp`` name (the old folder, or the new one not yet renamed).
 
     Raises:
         StorageError: the folder cannot be written (disk full, no permission); the old folder is kept.
     """
     path = Path(path)
     partial = temp_name(path)
-    try:
+    with _discard_on_error(partial, path):
         partial.mkdir(parents=True)
         yield partial
         _fsync_tree(partial)
@@ -153,11 +160,5 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
                 os.replace(old, path)
             raise
         _fsync(path.parent)
-    except OSError as error:
-        discard(partial)
-        raise storage_error(error, path) from error
-    except BaseException:
-        discard(partial)
-        raise
     if old is not None:
         discard(old)

@@ -97,11 +97,11 @@ def search(
     with _exclusive(layout):
         before = None if overwrite else SearchState.read(layout)
         state = _open_run_dir(layout, recipe, origin, resume, overwrite)
-        _prepare_backbone(recipe, console)
-        started = time.monotonic()
         results = None
         connected = False
         try:
+            _prepare_backbone(recipe, console)
+            started = time.monotonic()
             with ray_cluster(recipe.search, address) as cluster, _sigterm_as_interrupt():
                 connected = True
                 state.cluster = cluster
@@ -229,8 +229,8 @@ def _close_run_dir(layout: SearchRunDir, recipe: Recipe, state: SearchState, res
 
 
 def _undo_open(layout: SearchRunDir, before: SearchState | None) -> None:
-    """Ray could not be started or joined, so nothing ran: put the run directory back as it was
-    (removed if this session created it), so that it needs no --overwrite or --resume."""
+    """The backbone could not be prepared or Ray not started or joined, so nothing ran: put the run
+    directory back as it was (removed if this session created it), so it needs no --overwrite or --resume."""
     if before is None:
         shutil.rmtree(layout.root, ignore_errors=True)
     else:
