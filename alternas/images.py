@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ._atomic import atomic_path
+
 __all__ = ["image_grid", "save_image_grid"]
 
 
