@@ -117,3 +117,23 @@ def test_a_failed_checkpoint_write_keeps_the_previous_checkpoint(tiny_digits_run
         trainer.save_checkpoint(tmp_path)  # same step: it would replace the first one
     assert (first / "trainer.pt").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == [first.name]
+
+
+def test_a_failed_report_keeps_the_previous_figures(tmp_path, monkeypatch):
+    from alternas.report import write as report_write
+    from alternas.report import write_report
+
+    from .test_report import fabricate_run
+
+    root = fabricate_run(tmp_path / "run").root
+    write_report(root)
+    before = {path.name: path.read_bytes() for path in (root / "figures").glob("*.png")}
+    assert before
+
+    def full_disk(report, directory):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report_write, "write_figures", full_disk)
+    with pytest.raises(OSError):
+        write_report(root)
+    assert {path.name: path.read_bytes() for path in (root / "figures").glob("*.png")} == before
