@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from ._atomic import atomic_dir, atomic_write_text
 from .bundle import load_bundle
 from .config import RunConfig
 from .data.loading import load_training_set
@@ -87,14 +88,14 @@ def train_alter(
     checkpoint_dir = run_path / RUN_FILES["checkpoints"] if run_path is not None else None
     if run_path is not None:
         run_path.mkdir(parents=True, exist_ok=True)
-        (run_path / RUN_FILES["config"]).write_text(
-            yaml.safe_dump(trainer.config.model_dump(mode="json"), sort_keys=False)
+        atomic_write_text(
+            run_path / RUN_FILES["config"], yaml.safe_dump(trainer.config.model_dump(mode="json"), sort_keys=False)
         )
-    resume = Path(resume_from) if resume_from is not None else None
-    if resume is None and checkpoint_dir is not None:
-        resume = AlterTrainer.latest_checkpoint(checkpoint_dir)
+    candidates = [Path(resume_from)] if resume_from is not None else []
+    if checkpoint_dir is not None:
+        candidates += [path for path in AlterTrainer.checkpoints(checkpoint_dir) if path not in candidates]
+    resume = trainer.resume(candidates)
     if resume is not None:
-        trainer.load_checkpoint(resume)
         logger.info("resumed from %s at step %d", resume, trainer.step)
 
     history = trainer.fit(callbacks, checkpoint_dir)
@@ -116,7 +117,8 @@ def train_alter(
 
     if run_path is not None:
         plan.save(run_path / RUN_FILES["plan"])
-        (run_path / RUN_FILES["metrics"]).write_text(json.dumps(metrics, indent=2))
-        (run_path / RUN_FILES["history"]).write_text(json.dumps(history))
-        trainer.student.save_pretrained(run_path / RUN_FILES["backbone"])
+        atomic_write_text(run_path / RUN_FILES["metrics"], json.dumps(metrics, indent=2))
+        atomic_write_text(run_path / RUN_FILES["history"], json.dumps(history))
+        with atomic_dir(run_path / RUN_FILES["backbone"]) as staging:
+            trainer.student.save_pretrained(staging)
     return TrialResult(metrics=metrics, plan=plan, history=history, run_dir=run_path)

@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointError",
     "TrainingDiverged",
     "MissingDependencyError",
+    "StorageError",
 ]
 
 
@@ -58,5 +59,11 @@ class TrainingDiverged(AlternasError):
 
 class MissingDependencyError(AlternasError):
     """An optional dependency (or model weights) needed for a feature is not installed or not on disk."""
+
+    exit_code = 2
+
+
+class StorageError(AlternasError):
+    """A file cannot be written (disk full, no permission); the previous version of the file is kept."""
 
     exit_code = 2

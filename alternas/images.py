@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ._atomic import atomic_path
+
 __all__ = ["image_grid", "save_image_grid"]
 
 
@@ -39,6 +41,6 @@ def image_grid(images: torch.Tensor, columns: int | None = None, scale: int = 1,
 def save_image_grid(images: torch.Tensor, path: str | Path, columns: int | None = None, scale: int = 1) -> Path:
     """Write :func:`image_grid` to ``path`` (PNG), creating folders as needed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_grid(images, columns=columns, scale=scale).save(path)
+    with atomic_path(path) as partial:
+        image_grid(images, columns=columns, scale=scale).save(partial, format="PNG")
     return path

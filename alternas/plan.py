@@ -15,6 +15,7 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._atomic import atomic_write_text
 from .exceptions import CheckpointError
 from .macs import CostProfile
 from .routing import intervals_per_expert, routing_intervals
@@ -219,10 +220,7 @@ class ExpertPlan(_Model):
             if path.suffix in (".yaml", ".yml")
             else json.dumps(data, indent=2)
         )
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, text)
 
     @classmethod
     def load(cls, path: str | Path) -> ExpertPlan:

@@ -16,12 +16,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._atomic import atomic_write_text
 from .exceptions import CheckpointError
 
 __all__ = ["TrialRecord", "SearchRunDir", "TrialStatus"]
@@ -80,11 +80,7 @@ class SearchRunDir:
     def write_record(self, record: TrialRecord) -> Path:
         """Write ``trial.json`` atomically (a crash never leaves half a file)."""
         path = self.trial_dir(record.trial_id) / "trial.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".trial.json.{os.getpid()}.tmp")
-        tmp.write_text(record.model_dump_json(indent=2))
-        tmp.replace(path)
-        return path
+        return atomic_write_text(path, record.model_dump_json(indent=2))
 
     def read_record(self, trial_id: str) -> TrialRecord:
         """The record of one trial.

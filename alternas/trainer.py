@@ -15,8 +15,7 @@ import copy
 import functools
 import logging
 import math
-import os
-import shutil
+import pickle
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from diffusers import DDPMScheduler
 from torch import nn
 
 from . import __version__
+from ._atomic import atomic_dir, discard
 from ._cache import config_hash
 from .backbones import adapter_for
 from .bundle import ModelBundle
@@ -49,6 +49,11 @@ __all__ = ["AlterTrainer", "TrainerCallback", "resolve_device"]
 logger = logging.getLogger("alternas")
 _CHECKPOINT_FILE = "trainer.pt"
 _KEEP_CHECKPOINTS = 2
+#: settings that do not change what training computes, left out of the checkpoint identity hash
+_NOT_TRAINING = {
+    "train": {"log_every", "checkpoint_every", "threads"},
+    "eval": {"batch_size", "latency_repeats", "latency_batch_size"},
+}
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -175,7 +180,7 @@ class AlterTrainer:
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.keep, self.assignment = self.hypernet.harden(self.time_features)  # (N_e, N_L), (T,)
-        self.config_hash = config_hash(config.model_dump(mode="json"))
+        self.config_hash = config_hash(config.model_dump(mode="json", exclude=_NOT_TRAINING))
 
     # ---- set-up helpers ----------------------------------------------------------------------
 
@@ -457,61 +462,118 @@ class AlterTrainer:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state_dict`; the run must have the same config."""
-        if state.get("config_hash") != self.config_hash:
+        """Restore a :meth:`state_dict`; the run must have the same config.
+
+        Raises:
+            CheckpointError: the state is from a different config, or lacks or mangles a part.
+        """
+        if not isinstance(state, dict) or state.get("config_hash") != self.config_hash:
             raise CheckpointError(
                 "the checkpoint was written by a run with a different config; start a new run "
                 "directory or restore the original config"
             )
-        self.student.load_state_dict(state["student"])
-        self.hypernet.load_state_dict(state["hypernet"])
-        self.backbone_optimizer.load_state_dict(state["backbone_optimizer"])
-        self.hypernet_optimizer.load_state_dict(state["hypernet_optimizer"])
-        self.backbone_schedule.load_state_dict(state["backbone_schedule"])
-        self.hypernet_schedule.load_state_dict(state["hypernet_schedule"])
-        self.backbone_scaler.load_state_dict(state["backbone_scaler"])
-        self.hypernet_scaler.load_state_dict(state["hypernet_scaler"])
-        self.history = list(state["history"])
-        self.step = int(state["step"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if state["rng"]["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        try:
+            self.student.load_state_dict(state["student"])
+            self.hypernet.load_state_dict(state["hypernet"])
+            self.backbone_optimizer.load_state_dict(state["backbone_optimizer"])
+            self.hypernet_optimizer.load_state_dict(state["hypernet_optimizer"])
+            self.backbone_schedule.load_state_dict(state["backbone_schedule"])
+            self.hypernet_schedule.load_state_dict(state["hypernet_schedule"])
+            self.backbone_scaler.load_state_dict(state["backbone_scaler"])
+            self.hypernet_scaler.load_state_dict(state["hypernet_scaler"])
+            self.history = [{str(k): float(v) for k, v in entry.items()} for entry in state["history"]]
+            self.step = int(state["step"])
+            torch.set_rng_state(state["rng"]["torch"])
+            if state["rng"]["cuda"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as error:
+            raise CheckpointError(f"the checkpoint is incomplete or damaged: {type(error).__name__}: {error}") from error
         self.keep, self.assignment = self.hypernet.harden(self.time_features)
 
     def save_checkpoint(self, directory: str | Path) -> Path:
-        """Write ``<directory>/step-<k>/trainer.pt`` atomically and keep the two newest checkpoints."""
+        """Write ``<directory>/step-<k>/trainer.pt`` atomically and keep the two newest checkpoints.
+
+        Raises:
+            StorageError: the checkpoint cannot be written (disk full); the older ones are kept.
+        """
         directory = Path(directory)
+        for leftover in directory.glob(".step-*.tmp"):  # from a run killed while writing one
+            discard(leftover)
         target = directory / f"step-{self.step:08d}"
-        staging = directory / f".step-{self.step:08d}.partial-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        torch.save(self.state_dict(), staging / _CHECKPOINT_FILE)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.replace(target)
-        for old in sorted(directory.glob("step-*"))[:-_KEEP_CHECKPOINTS]:
-            shutil.rmtree(old, ignore_errors=True)
+        with atomic_dir(target) as staging:
+            torch.save(self.state_dict(), staging / _CHECKPOINT_FILE)
+        for old in self.checkpoints(directory)[_KEEP_CHECKPOINTS:]:
+            discard(old)
         return target
 
     def load_checkpoint(self, path: str | Path) -> None:
         """Resume from a checkpoint folder written by :meth:`save_checkpoint`.
 
+        Only tensors and plain data (dicts, lists, numbers, strings) are unpickled: a file holding any
+        other object is refused, so a planted checkpoint cannot run code.
+
         Raises:
-            CheckpointError: it is missing, unreadable, or from a different config.
+            CheckpointError: it is missing, unreadable, holds other objects, or is from a different config.
         """
         file = Path(path) / _CHECKPOINT_FILE
         try:
-            state = torch.load(file, map_location=self.device, weights_only=False)
+            state = torch.load(file, map_location=self.device, weights_only=True)
         except FileNotFoundError as error:
             raise CheckpointError(f"no checkpoint at `{path}` (missing {_CHECKPOINT_FILE})") from error
+        except pickle.UnpicklingError as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise CheckpointError(
+                f"checkpoint `{file}` was refused: it holds objects other than tensors and plain data, "
+                f"which could run code when loaded ({reason}); delete it if you did not write it"
+            ) from error
         except Exception as error:  # torch raises many types for a truncated/corrupted file
             raise CheckpointError(f"checkpoint `{file}` is corrupted: {error}") from error
-        self.load_state_dict(state)
+        try:
+            self.load_state_dict(state)
+        except CheckpointError as error:
+            raise CheckpointError(f"checkpoint `{file}`: {error}") from error
+
+    def resume(self, candidates: Sequence[str | Path]) -> Path | None:
+        """Load the first checkpoint of ``candidates`` (newest first) that can be loaded.
+
+        An unreadable one is skipped with a warning, so a run whose newest checkpoint was torn (or
+        planted) continues from the one before.
+
+        Returns:
+            The checkpoint folder used, or ``None`` when there are no candidates.
+
+        Raises:
+            CheckpointError: none of the candidates can be loaded.
+        """
+        problems = []
+        for candidate in candidates:
+            try:
+                self.load_checkpoint(candidate)
+            except CheckpointError as error:
+                logger.warning("cannot resume from %s: %s", candidate, error)
+                problems.append(str(error))
+                continue
+            if problems:
+                logger.warning("resumed from the older checkpoint %s instead", candidate)
+            return Path(candidate)
+        if problems:
+            raise CheckpointError(
+                "no readable checkpoint to resume from:\n"
+                + "\n".join(problems)
+                + "\nremove the run's `checkpoints` folder to train from the start"
+            )
+        return None
 
     @staticmethod
-    def latest_checkpoint(directory: str | Path) -> Path | None:
+    def checkpoints(directory: str | Path) -> list[Path]:
+        """The complete checkpoint folders under ``directory``, newest first."""
+        return [file.parent for file in sorted(Path(directory).glob(f"step-*/{_CHECKPOINT_FILE}"), reverse=True)]
+
+    @classmethod
+    def latest_checkpoint(cls, directory: str | Path) -> Path | None:
         """The newest complete checkpoint folder under ``directory``, or ``None``."""
-        candidates = sorted(Path(directory).glob(f"step-*/{_CHECKPOINT_FILE}"))
-        return candidates[-1].parent if candidates else None
+        found = cls.checkpoints(directory)
+        return found[0] if found else None
 
     # ---- results -----------------------------------------------------------------------------
 

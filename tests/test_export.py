@@ -365,7 +365,7 @@ def test_export_overwrite_never_replaces_a_folder_that_is_not_an_export(tmp_path
     with pytest.raises(CheckpointError, match="is a file"):
         export_plan(plan, tmp_path / "finetuned", config, a_file, overwrite=True)
     assert a_file.read_text() == "keep me"
-    assert not list(tmp_path.glob("*.partial"))
+    assert not list(tmp_path.glob(".*.tmp"))  # no partial export left behind
 
 
 def test_a_bare_backbone_exports_the_routed_model_alone(tmp_path):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .._atomic import atomic_path, atomic_write_text
 from .._cache import cache_root, config_hash, file_lock
 from ..data.digits import load_digits_tensors
 
@@ -93,11 +94,9 @@ def load_digits_classifier(resolution: int = 8, seed: int = 0, epochs: int = 30)
             if not weights.is_file():
                 model, accuracy = _train(resolution, seed, epochs)
                 logger.info("digits classifier: held-out accuracy %.3f (cached in %s)", accuracy, directory)
-                directory.mkdir(parents=True, exist_ok=True)
-                (directory / "info.json").write_text(json.dumps({"held_out_accuracy": accuracy}))
-                tmp = weights.with_suffix(".tmp")
-                torch.save(model.state_dict(), tmp)
-                tmp.replace(weights)
+                atomic_write_text(directory / "info.json", json.dumps({"held_out_accuracy": accuracy}))
+                with atomic_path(weights) as partial:
+                    torch.save(model.state_dict(), partial)
     model = DigitsClassifier(resolution)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
     model.held_out_accuracy = json.loads((directory / "info.json").read_text())["held_out_accuracy"]

@@ -8,13 +8,13 @@ trial or the baseline measured it.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from .._atomic import atomic_path
 from .._cache import cache_root, config_hash, file_lock
 from ..bundle import ModelBundle
 from ..config import RunConfig
@@ -98,7 +98,6 @@ def teacher_reference(
                 logger.warning("ignoring unreadable teacher reference cache %s", path)
         images = generate_for_eval(teacher, bundle, eval_config, inputs.noise, inputs.conditions)
         quality = quality_scores(inputs.metrics, images, inputs.conditions)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        torch.save({"images": images, "quality": quality}, tmp)
-        tmp.replace(path)
+        with atomic_path(path) as partial:
+            torch.save({"images": images, "quality": quality}, partial)
     return images, quality

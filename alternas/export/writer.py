@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from diffusers import DiffusionPipeline
 from pydantic import ValidationError
 from torch import nn
 
+from .._atomic import atomic_dir
 from ..api import RUN_FILES
 from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
@@ -138,9 +138,7 @@ def export_plan(
     routed = routed_from_plan(backbone_dir, plan)
     pipeline = _build_pipeline(plan, routed, component, config)
     pipeline_name = type(pipeline).__name__ if pipeline is not None else None
-    staging = out_dir.with_name(out_dir.name + ".partial")  # a crash never leaves a half-written export
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
+    with atomic_dir(out_dir) as staging:  # a crash never leaves a half-written export
         if pipeline is not None:
             pipeline.save_pretrained(staging, safe_serialization=True)
         else:
@@ -150,12 +148,6 @@ def export_plan(
             header + yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False, width=100)
         )
         (staging / "README.md").write_text(_readme(plan, component, pipeline_name, routed, out_dir))
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    staging.replace(out_dir)
     return ExportResult(out_dir, plan, component, pipeline_name, trial_id=None, reason="exported plan")
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._atomic import atomic_dir
 from .._cache import file_lock
 from ..exceptions import DataError
 from .data_sources import DataItem, load_image
@@ -124,46 +123,42 @@ def _encode(directory: Path, job: EncodingJob) -> None:
     if count == 0:
         raise DataError(f"the dataset ({job.description.get('data')}) is empty")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    staging = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    logger.info("pre-encoding %d images at %d px into %s", count, resolution, directory)
-    reference_total = min(count, job.reference_count)
-    reference = np.lib.format.open_memmap(
-        staging / "reference.npy", mode="w+", dtype=np.uint8, shape=(reference_total, 3, resolution, resolution)
-    )
-    arrays: dict[str, np.ndarray] = {}
-    for start in range(0, count, job.batch_size):
-        batch = items[start : start + job.batch_size]
-        pixels = torch.stack([load_image(item, resolution) for item in batch])  # (B, 3, R, R) uint8
-        if start < reference_total:
-            reference[start : min(start + len(batch), reference_total)] = pixels[: reference_total - start].numpy()
-        images = pixels.to(device).float() / 127.5 - 1.0
-        encoded = {"samples": job.encode_images(images) if job.encode_images is not None else images}
-        condition = job.encode_conditions([item.condition for item in batch], device)
-        encoded.update({f"condition.{key}": value for key, value in condition.items()})
-        for name, value in encoded.items():
-            if name not in arrays:
-                storage = _NUMPY_DTYPES[job.dtype] if value.is_floating_point() else np.int64
-                arrays[name] = np.lib.format.open_memmap(
-                    staging / f"{name}.npy", mode="w+", dtype=storage, shape=(count, *value.shape[1:])
-                )
-            arrays[name][start : start + len(batch)] = value.detach().cpu().numpy()
-        if (start // job.batch_size) % 50 == 0:
-            logger.info("pre-encoded %d/%d images", min(start + job.batch_size, count), count)
-    for array in (reference, *arrays.values()):
-        array.flush()
-    meta = {
-        "format": ENCODED_FORMAT,
-        "count": count,
-        "resolution": resolution,
-        "sample_shape": list(arrays["samples"].shape[1:]),
-        "condition_keys": sorted(name.removeprefix("condition.") for name in arrays if name != "samples"),
-        "reference_conditions": [item.condition for item in items[:reference_total]],
-        "encode_seconds": time.perf_counter() - started,
-        **job.description,
-    }
-    (staging / _META).write_text(json.dumps(meta, indent=1, default=str))
-    shutil.rmtree(directory, ignore_errors=True)  # an incomplete folder left by a killed run
-    staging.replace(directory)
+    with atomic_dir(directory) as staging:
+        logger.info("pre-encoding %d images at %d px into %s", count, resolution, directory)
+        reference_total = min(count, job.reference_count)
+        reference = np.lib.format.open_memmap(
+            staging / "reference.npy", mode="w+", dtype=np.uint8, shape=(reference_total, 3, resolution, resolution)
+        )
+        arrays: dict[str, np.ndarray] = {}
+        for start in range(0, count, job.batch_size):
+            batch = items[start : start + job.batch_size]
+            pixels = torch.stack([load_image(item, resolution) for item in batch])  # (B, 3, R, R) uint8
+            if start < reference_total:
+                reference[start : min(start + len(batch), reference_total)] = pixels[: reference_total - start].numpy()
+            images = pixels.to(device).float() / 127.5 - 1.0
+            encoded = {"samples": job.encode_images(images) if job.encode_images is not None else images}
+            condition = job.encode_conditions([item.condition for item in batch], device)
+            encoded.update({f"condition.{key}": value for key, value in condition.items()})
+            for name, value in encoded.items():
+                if name not in arrays:
+                    storage = _NUMPY_DTYPES[job.dtype] if value.is_floating_point() else np.int64
+                    arrays[name] = np.lib.format.open_memmap(
+                        staging / f"{name}.npy", mode="w+", dtype=storage, shape=(count, *value.shape[1:])
+                    )
+                arrays[name][start : start + len(batch)] = value.detach().cpu().numpy()
+            if (start // job.batch_size) % 50 == 0:
+                logger.info("pre-encoded %d/%d images", min(start + job.batch_size, count), count)
+        for array in (reference, *arrays.values()):
+            array.flush()
+        meta = {
+            "format": ENCODED_FORMAT,
+            "count": count,
+            "resolution": resolution,
+            "sample_shape": list(arrays["samples"].shape[1:]),
+            "condition_keys": sorted(name.removeprefix("condition.") for name in arrays if name != "samples"),
+            "reference_conditions": [item.condition for item in items[:reference_total]],
+            "encode_seconds": time.perf_counter() - started,
+            **job.description,
+        }
+        (staging / _META).write_text(json.dumps(meta, indent=1, default=str))
     logger.info("pre-encoded %d images in %.1f s", count, meta["encode_seconds"])

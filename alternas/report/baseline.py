@@ -9,11 +9,11 @@ it is named, e.g. ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .._atomic import atomic_write_text
 from ..evaluation.baseline import BaselinePoint
 from .front import dominates, pareto_front
 from .trials import metric_name
@@ -99,9 +99,5 @@ def read_baseline(run_dir: str | Path) -> Baseline | None:
 
 
 def write_baseline(run_dir: str | Path, baseline: Baseline) -> Path:
-    """Write ``baseline.json`` atomically (a unique temporary name, then a rename)."""
-    path = Path(run_dir) / BASELINE_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(baseline.model_dump_json(indent=2))
-    tmp.replace(path)
-    return path
+    """Write ``baseline.json`` atomically and durably."""
+    return atomic_write_text(Path(run_dir) / BASELINE_FILE, baseline.model_dump_json(indent=2))

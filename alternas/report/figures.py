@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from PIL import Image
 
+from .._atomic import atomic_path
 from ..api import RUN_FILES
 from .build import Report
 from .formatting import macs_scale
@@ -318,6 +319,7 @@ def write_figures(report: Report, directory: str | Path) -> dict[str, Path]:
         if figure is None:
             continue
         path = directory / f"{name}.png"
-        figure.savefig(path, dpi=_DPI)
+        with atomic_path(path) as partial:
+            figure.savefig(partial, dpi=_DPI, format="png")
         written[name] = path
     return written

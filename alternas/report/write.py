@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from .._atomic import atomic_write_text
 from ..config import ReportConfig
 from .build import Report, build_report
 from .figures import write_figures
@@ -41,18 +41,11 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
     report = build_report(run_dir, config)
     root = report.run_dir
     figures_dir = root / REPORT_FILES["figures"]
-    for stale in figures_dir.glob("*.png"):  # figures of trials that have left the front
-        stale.unlink()
     figures = write_figures(report, figures_dir)
+    for stale in set(figures_dir.glob("*.png")) - set(figures.values()):  # trials that left the front
+        stale.unlink()
     report.figures = {name: path.relative_to(root).as_posix() for name, path in figures.items()}
-    _write_text(root / REPORT_FILES["html"], render_html(report, figures))
-    _write_text(root / REPORT_FILES["markdown"], render_markdown(report, figures, root))
-    _write_text(root / REPORT_FILES["frontier"], json.dumps(report.to_dict(), indent=2, default=str))
+    atomic_write_text(root / REPORT_FILES["html"], render_html(report, figures))
+    atomic_write_text(root / REPORT_FILES["markdown"], render_markdown(report, figures, root))
+    atomic_write_text(root / REPORT_FILES["frontier"], json.dumps(report.to_dict(), indent=2, default=str))
     return report
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write atomically, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

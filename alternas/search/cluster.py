@@ -1,7 +1,12 @@
 """The Ray cluster a search runs on: a local one alternas starts and always stops, or an existing one.
 
 Local (the default): ``ray.init`` with only the CPUs the recipe allows
-(``cpus_per_trial x max_concurrent_trials``), no dashboard and Ray's console output off. A watchdog
+(``cpus_per_trial x max_concurrent_trials``), no dashboard and Ray's console output off. Ray 2.60
+cannot bind its gRPC servers (GCS, raylet, workers) to loopback (``_node_ip_address=127.0.0.1`` is
+replaced by the machine's address and the ports listen on every interface), so the cluster relies on
+the token authentication that Ray >= 2.60 turns on for a new local cluster (``ray.init`` sets
+``RAY_AUTH_MODE=token`` and keeps the token in ``~/.ray/auth_token``); a user's explicit
+``RAY_AUTH_MODE=disabled`` switches it off, with Ray's warning. A watchdog
 process (:mod:`alternas.search._watchdog`) kills whatever is left of that cluster once the driver is
 gone, so no Ray process survives alternas, however it exits (``kill -9`` included).
 
@@ -19,6 +24,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +39,9 @@ __all__ = ["ray_cluster"]
 
 #: the watchdog runs as a plain script, so it starts without importing torch or Ray
 _WATCHDOG = Path(__file__).with_name("_watchdog.py")
+
+#: seconds to wait for a TCP connection to a cluster's address before giving up
+_PROBE_TIMEOUT_S = 10.0
 
 #: Ray / Tune settings of a search (a user's own environment wins)
 _RAY_ENVIRONMENT = {
@@ -69,6 +78,7 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
     if address:
         forwarded = {key: value for key, value in os.environ.items() if key.startswith("ALTERNAS_")}
         try:
+            _probe(address)
             ray.init(address=address, runtime_env={"env_vars": forwarded}, **quiet)
         except (ConnectionError, RuntimeError) as error:
             raise ConfigError(
@@ -105,6 +115,22 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
         finally:
             watchdog.stdin.close()  # the watchdog reaps what is left, then exits
             watchdog.wait()
+
+
+def _probe(address: str) -> None:
+    """Fail fast when nothing listens at a ``host:port`` (or ``ray://host:port``) address, instead of
+    Ray's minutes of retries; other forms (``auto``) are left to Ray.
+
+    Raises:
+        ConnectionError: the TCP connection is refused or times out (``_PROBE_TIMEOUT_S``).
+    """
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=_PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise ConnectionError(f"nothing answers at {host}:{port} ({error.strerror or error})") from error
 
 
 def _silence_tune() -> None:

@@ -24,6 +24,7 @@ import yaml
 from ray import tune
 from rich.console import Console
 
+from .._atomic import atomic_write_text
 from .._cache import config_hash
 from ..bundle import load_bundle
 from ..exceptions import CheckpointError, DataError
@@ -95,18 +96,24 @@ def search(
     console = console or Console()
     layout = SearchRunDir(recipe.output_dir)
     with _exclusive(layout):
+        before = None if overwrite else SearchState.read(layout)
         state = _open_run_dir(layout, recipe, origin, resume, overwrite)
-        _prepare_backbone(recipe, console)
-        ensure_baseline(recipe, layout, console)
-        started = time.monotonic()
         results = None
+        connected = False
         try:
+            _prepare_backbone(recipe, console)
+            ensure_baseline(recipe, layout, console)
+            started = time.monotonic()
             with ray_cluster(recipe.search, address) as cluster, _sigterm_as_interrupt():
+                connected = True
                 state.cluster = cluster
                 with SearchDisplay(recipe, layout, console):
                     results = _tuner(recipe, layout).fit()
         finally:
-            _close_run_dir(layout, recipe, state, results, time.monotonic() - started)
+            if connected:
+                _close_run_dir(layout, recipe, state, results, time.monotonic() - started)
+            else:
+                _undo_open(layout, before)
     records = layout.records()
     return SearchResult(layout.root, state, records, Objectives.from_recipe(recipe).front(records))
 
@@ -186,7 +193,7 @@ def _open_run_dir(layout: SearchRunDir, recipe: Recipe, origin: str, resume: boo
             planned_trials=recipe.planned_trials(),
         )
         layout.root.mkdir(parents=True, exist_ok=True)
-        layout.recipe_file.write_text(yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+        atomic_write_text(layout.recipe_file, yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     state.status = "running"
     state.sessions += 1
     state.write(layout)
@@ -221,6 +228,15 @@ def _close_run_dir(layout: SearchRunDir, recipe: Recipe, state: SearchState, res
     state.front = [r.trial_id for r in Objectives.from_recipe(recipe).front(records)]
     state.wall_seconds += seconds
     state.write(layout)
+
+
+def _undo_open(layout: SearchRunDir, before: SearchState | None) -> None:
+    """The backbone could not be prepared or Ray not started or joined, so nothing ran: put the run
+    directory back as it was (removed if this session created it), so it needs no --overwrite or --resume."""
+    if before is None:
+        shutil.rmtree(layout.root, ignore_errors=True)
+    else:
+        before.write(layout)
 
 
 def _prepare_backbone(recipe: Recipe, console: Console) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .._atomic import atomic_write_text
 from ..exceptions import CheckpointError
 from ..rundir import SearchRunDir
 
@@ -59,6 +59,4 @@ class SearchState(BaseModel):
         """Write ``search.json`` atomically."""
         self.updated_at = time.time()
         layout.root.mkdir(parents=True, exist_ok=True)
-        tmp = layout.search_file.with_name(f".search.json.{os.getpid()}.tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
-        tmp.replace(layout.search_file)
+        atomic_write_text(layout.search_file, self.model_dump_json(indent=2))

@@ -3,16 +3,20 @@
 Tune snapshots its experiment state (trials, sampler) into a staging folder and copies it into the run
 directory in the background; a driver killed during that copy would leave a truncated
 ``experiment_state-*.json`` that no resume can read. Here every file is written to a temporary name
-and renamed into place when complete, so a reader sees either the previous version or the new one.
+and renamed into place when complete (:mod:`alternas._atomic`), so a reader sees either the previous
+version or the new one, and a write that fails leaves the previous version.
 """
 
 from __future__ import annotations
 
-import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pyarrow
 import pyarrow.fs
+
+from .._atomic import commit, discard, temp_name
 
 __all__ = ["atomic_local_filesystem"]
 
@@ -23,18 +27,31 @@ def atomic_local_filesystem() -> pyarrow.fs.FileSystem:
 
 
 class _AtomicFile:
-    """A binary file written under a temporary name and renamed to ``path`` on close."""
+    """A binary file written under a unique temporary name and renamed to ``path`` (durably) on close.
+
+    A write that failed, or a close while an exception propagates (the writer gave up), discards the
+    partial file instead, so the previous version of ``path`` stays in place.
+    """
 
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._partial = f"{path}.partial-{os.getpid()}"
+        self._path = Path(path)
+        self._partial = temp_name(self._path)
         self._file = open(self._partial, "wb")
+        self._failed = False
 
     def write(self, data: Any) -> int:
-        return self._file.write(data)
+        try:
+            return self._file.write(data)
+        except BaseException:
+            self._failed = True
+            raise
 
     def flush(self) -> None:
-        self._file.flush()
+        try:
+            self._file.flush()
+        except BaseException:
+            self._failed = True
+            raise
 
     def tell(self) -> int:
         return self._file.tell()
@@ -53,9 +70,17 @@ class _AtomicFile:
         return self._file.closed
 
     def close(self) -> None:
-        if not self._file.closed:
+        if self._file.closed:
+            return
+        try:
             self._file.close()
-            os.replace(self._partial, self._path)
+            if self._failed or sys.exc_info()[1] is not None:
+                discard(self._partial)
+                return
+            commit(self._partial, self._path)
+        except BaseException:
+            discard(self._partial)
+            raise
 
 
 class _AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
@@ -101,9 +126,13 @@ class _AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
         self._local.move(src, dest)
 
     def copy_file(self, src: str, dest: str) -> None:
-        partial = f"{dest}.partial-{os.getpid()}"
-        self._local.copy_file(src, partial)
-        os.replace(partial, dest)
+        partial = temp_name(Path(dest))
+        try:
+            self._local.copy_file(src, str(partial))
+            commit(partial, Path(dest))
+        except BaseException:
+            discard(partial)
+            raise
 
     def open_input_stream(self, path: str) -> pyarrow.NativeFile:
         return self._local.open_input_stream(path)

@@ -13,7 +13,6 @@ import copy
 import json
 import logging
 import math
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,6 +26,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
+from .._atomic import atomic_dir
 from .._cache import cache_root, config_hash, file_lock
 from ..bundle import Conditioner, ModelBundle
 from ..data.digits import load_digits_tensors
@@ -206,14 +206,11 @@ def pretrain_digits_teacher(config: DigitsTeacherConfig, out_dir: Path) -> dict[
         "pretrain_seconds": time.perf_counter() - started,
         "steps": config.pretrain_steps,
     }
-    staging = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    ema[0].save_pretrained(staging / "unet")
-    ema[1].save_pretrained(staging / "label_encoder")
-    scheduler.save_pretrained(staging / "scheduler")
-    (staging / "teacher.json").write_text(json.dumps(summary, indent=2))
-    shutil.rmtree(out_dir, ignore_errors=True)  # a stale, incomplete folder from a killed run
-    staging.replace(out_dir)
+    with atomic_dir(out_dir) as staging:
+        ema[0].save_pretrained(staging / "unet")
+        ema[1].save_pretrained(staging / "label_encoder")
+        scheduler.save_pretrained(staging / "scheduler")
+        (staging / "teacher.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
