@@ -217,6 +217,13 @@ class HyperNetwork(nn.Module):
         routing = gumbel_softmax(logits, self.temperature, generator)
         return HypernetSample(unit_masks, routing, torch.softmax(logits, dim=-1))
 
+    def exported_unit_masks(self) -> torch.Tensor:
+        """The noise-free masks that hardening exports (``logits > 0``), shape ``(N_e, N_L)``, with the
+        straight-through gradient of ``sigmoid(logits)``: the budget is charged on what will be kept,
+        not on a noisy draw (near-zero logits keep more in a draw than after thresholding)."""
+        probs = torch.sigmoid(self.generator.logits())
+        return (probs > 0.5).to(probs.dtype) - probs.detach() + probs
+
     @torch.no_grad()
     def harden(self, time_features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Deterministic export: thresholded logits and argmax routing, no noise.

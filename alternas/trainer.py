@@ -374,9 +374,14 @@ class AlterTrainer:
         try:
             draw = self.hypernet.sample(self.time_features, generator)
             perf, _ = self._student_loss(batch, draw.masks_at(batch.timesteps), "soft")
-            step_masks = draw.masks_at(self._sampler_index)  # (S, N_L)
-            achieved = self.costs.min_share + self.unit_shares @ step_masks.mean(0)
             target = self.budget_target(self.step)
+            # while the target eases in, charge the relaxed draw (smooth); at the final target, charge
+            # the masks hardening will export, so the exported table settles on the budget itself
+            unit_masks = (
+                self.hypernet.exported_unit_masks() if target <= self.config.budget.macs_share else draw.unit_masks
+            )
+            step_masks = draw.routing[self._sampler_index] @ unit_masks  # (S, N_L)
+            achieved = self.costs.min_share + self.unit_shares @ step_masks.mean(0)
             ratio = budget_loss(achieved, target)
             total = perf + self.config.loss.ratio * ratio
             metrics = {
