@@ -135,7 +135,7 @@ def run_suite(suite: Suite, sections: list[str], quick: bool, work: Path) -> Non
     if "macs" in sections:
         suite.run("macs", bench_sd21_macs)
     if "ablation" in sections:
-        seeds, steps, samples = ([0], 200, 200) if quick else ([0, 1, 2], 400, 500)
+        seeds, steps, samples = ([0], 200, 200) if quick else ([0, 1, 2, 3, 4], 400, 500)
         budgets = [0.7, 0.35] if quick else [0.8, 0.65, 0.35]
         suite.run(
             "ablation",

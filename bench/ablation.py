@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from alternas.api import train_alter
+from alternas.config import RunConfig
+from alternas.evaluation.baseline import measure_baseline
 
 __all__ = ["METHODS", "ablation_config", "run_ablation", "run_sparsity_sweep"]
 
@@ -41,13 +43,17 @@ _REPORTED = ("fid", "accuracy", "psnr", "ssim", "macs_share", "experts_in_use", 
 def ablation_config(method: str, seed: int, budget: float, steps: int, num_samples: int) -> dict[str, Any]:
     """The run config of one ablation cell: same data, budget, steps and evaluation for all methods."""
     experts, schedule = METHODS[method]
+    hypernet_steps = (2 * steps) // 3
+    # equal backbone updates for every method: TwoStage's search phase freezes the backbone, so it
+    # trains `hypernet_steps` iterations longer to fine-tune as often as the others
+    total_steps = steps + hypernet_steps if schedule == "two_stage" else steps
     return {
         "model": {"backbone": "builtin:digits"},
         "experts": dict(experts),
         "budget": {"macs_share": budget},
         "train": {
-            "steps": steps,
-            "hypernet_steps": (2 * steps) // 3,
+            "steps": total_steps,
+            "hypernet_steps": hypernet_steps,
             "schedule": schedule,
             "batch_size": 32,
             "lr": 1e-3,
@@ -80,17 +86,28 @@ def _run(config: dict[str, Any], workdir: Path, name: str) -> dict[str, Any]:
 def run_ablation(
     seeds: list[int], budget: float, steps: int, num_samples: int, workdir: Path
 ) -> dict[str, Any]:
-    """Every method x seed; returns per-method mean/std of each metric and the dense teacher's."""
+    """Every method x seed (the same seeds and evaluation noise for all); returns per-method mean/std of
+    each metric, the per-seed FID difference to Static (paired), the dense teacher at the same 20 steps
+    and the dense teacher at the step count of equal total generation MACs."""
     table: dict[str, Any] = {}
     teacher: dict[str, float] = {}
+    static_fid: list[float] = []
     for method in METHODS:
         runs = [
             _run(ablation_config(method, seed, budget, steps, num_samples), workdir, f"{method}-seed{seed}")
             for seed in seeds
         ]
         table[method] = {key: _summary([float(run[key]) for run in runs]) for key in _REPORTED if key in runs[0]}
+        fids = [float(run["fid"]) for run in runs]
+        if method == "static":
+            static_fid = fids
+        else:
+            table[method]["fid_minus_static"] = _summary([a - b for a, b in zip(fids, static_fid)])
         teacher = {k.removeprefix("teacher_"): float(v) for k, v in runs[0].items()
                    if k in ("teacher_fid", "teacher_accuracy")}
+    dense_steps = max(1, round(20 * budget))
+    config = RunConfig.model_validate(ablation_config("static", seeds[0], budget, steps, num_samples))
+    (point,) = measure_baseline(config, [dense_steps])
     return {
         "budget_macs_share": budget,
         "train_steps": steps,
@@ -98,6 +115,7 @@ def run_ablation(
         "num_samples": num_samples,
         "methods": table,
         "teacher": teacher,
+        "dense_equal_macs": {"steps": dense_steps, **point.quality},
     }
 
 
@@ -124,7 +142,7 @@ def main() -> None:
             }
         else:
             results = {
-                "ablation": run_ablation([0, 1, 2], 0.5, 600, 500, workdir),
+                "ablation": run_ablation([0, 1, 2, 3, 4], 0.5, 600, 500, workdir),
                 "sparsity": run_sparsity_sweep([0.8, 0.65, 0.5, 0.35], 600, 500, workdir),
             }
     print(json.dumps(results, indent=2))

@@ -137,11 +137,20 @@ def _macs(section: dict[str, Any]) -> list[str]:
 def _ablation(section: dict[str, Any]) -> list[str]:
     table = section["table"]
     teacher = table["teacher"]
-    rows = [["dense teacher", f"{teacher['fid']:.2f}", f"{teacher['accuracy']:.3f}", "", "1.000", ""]]
+    rows = [["dense teacher, 20 steps", f"{teacher['fid']:.2f}", f"{teacher['accuracy']:.3f}", "", "", "1.000",
+             "", "", ""]]
+    dense = table.get("dense_equal_macs")
+    if dense is not None:
+        rows.append([f"dense teacher, {dense['steps']} steps (equal total MACs)", f"{dense['fid']:.2f}",
+                     f"{dense['accuracy']:.3f}", "", "", f"{dense['steps'] / 20:.3f}", "", "", ""])
     for method, metrics in table["methods"].items():
+        paired = metrics.get("fid_minus_static")
         rows.append([
-            method, _spread(metrics["fid"]), _spread(metrics["accuracy"], 3), _spread(metrics["psnr"]),
+            method, _spread(metrics["fid"]), _spread(metrics["accuracy"], 3),
+            _spread(paired) if paired is not None else "", _spread(metrics["psnr"]),
             _spread(metrics["macs_share"], 3), _spread(metrics["experts_in_use"], 1),
+            _spread(metrics["routing_intervals_max"], 1) if "routing_intervals_max" in metrics else "",
+            _spread(metrics["budget_undershoot_max"], 3) if "budget_undershoot_max" in metrics else "",
         ])
     sweep = section["sparsity"]
     sweep_rows = [
@@ -154,7 +163,8 @@ def _ablation(section: dict[str, Any]) -> list[str]:
         f"{table['train_steps']} training iterations, seeds {table['seeds']}, "
         f"{table['num_samples']} samples, DDIM 20 steps",
         "",
-        *_table(["method", "FID", "accuracy", "PSNR vs teacher", "MACs share", "experts used"], rows),
+        *_table(["method", "FID", "accuracy", "FID - Static (paired)", "PSNR vs teacher", "MACs share",
+                 "experts used", "intervals/expert (max)", "hard share below target (max)"], rows),
         f"### Sparsity sweep (Table 10 analogue): ALTER, 4 learned experts, seed 0, "
         f"{sweep['train_steps']} iterations",
         "",
