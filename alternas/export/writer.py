@@ -24,9 +24,9 @@ from pathlib import Path
 
 import yaml
 from diffusers import DiffusionPipeline
-from pydantic import ValidationError
 from torch import nn
 
+from .._readers import read_model
 from ..api import RUN_FILES
 from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError
@@ -128,6 +128,10 @@ def export_plan(
         overwrite: replace ``out_dir`` if it exists.
     """
     out_dir = Path(out_dir)
+    if out_dir.name in ("", "..") or (out_dir.exists() and not out_dir.is_dir()):
+        raise CheckpointError(
+            f"export folder `{out_dir}` is not a folder name to create; pass a new folder, e.g. --out experts/digits"
+        )
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise CheckpointError(
             f"export folder `{out_dir}` already exists and is not empty; pass --overwrite to replace it"
@@ -189,12 +193,9 @@ def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | Non
 
 
 def _read_config(path: Path) -> RunConfig:
-    try:
-        return RunConfig.model_validate(yaml.safe_load(path.read_text()))
-    except FileNotFoundError as error:
-        raise CheckpointError(f"run config `{path}` is missing; the trial folder is incomplete") from error
-    except (yaml.YAMLError, ValidationError) as error:
-        raise CheckpointError(f"run config `{path}` is not a valid alternas run config: {error}") from error
+    if not path.is_file():
+        raise CheckpointError(f"run config `{path}` is missing; the trial folder is incomplete")
+    return read_model(path, RunConfig)
 
 
 def _build_pipeline(

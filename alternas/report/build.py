@@ -13,6 +13,7 @@ from .front import pareto_front
 from .protocol import describe_protocol
 from .trials import (
     LOWER_IS_BETTER,
+    UNREADABLE,
     TeacherReference,
     TrialEntry,
     read_report_config,
@@ -165,7 +166,7 @@ def _front_ids(eligible: list[TrialEntry], cost: str, lower_is_better: bool) -> 
 
 
 def _role(entry: TrialEntry, front: list[str]) -> str:
-    if entry.status == "failed":
+    if entry.status in ("failed", UNREADABLE):
         return "failed"
     if entry.status != "finished":
         return "unfinished"
