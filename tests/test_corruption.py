@@ -9,6 +9,7 @@ case damages one file of a fresh copy. The damaged files are listed here and
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ import yaml
 
 from alternas.api import train_alter
 from alternas.export import export_experts
+from alternas.report import build_report
 from alternas.rundir import SearchRunDir, TrialRecord
 from alternas.search.state import SearchState
 
@@ -186,3 +188,87 @@ def test_a_damaged_export_generates_or_says_which_file_is_broken(exported, tmp_p
         capsys, "generate", str(export), "--out", str(tmp_path / "grid.png"), "-n", "2", "--steps", "2"
     )
     _assert_clean_exit(code, output)
+
+
+def _edit_json(path: Path, **changes) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_a_truncated_trial_record_is_listed_as_unreadable_and_never_wins(finished_run, tmp_path, capsys):
+    run = _damaged_copy(finished_run, f"trials/{DAMAGED}/trial.json", "truncated", tmp_path / "run")
+    report = build_report(run)
+    assert report.entry(DAMAGED).status == "unreadable" and report.entry(DAMAGED).role == "failed"
+    assert "trial.json" in report.entry(DAMAGED).error
+    assert report.winner.trial_id == INTACT
+    code, output = cli_output(capsys, "export", str(run), "--out", str(tmp_path / "x"), "--trial", DAMAGED)
+    assert code == 2 and "trial.json" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    ("relative", "content", "message"),
+    [
+        ("search.json", "[]", "search.json"),
+        (f"trials/{DAMAGED}/metrics.json", '{"steps": "four"}', "`steps`"),
+        (f"trials/{DAMAGED}/history.json", '{"step": 1}', "history.json"),
+        (f"trials/{DAMAGED}/trial.json", None, "names the trial"),  # the record of another trial
+    ],
+)
+def test_wrong_types_in_a_run_dir_mark_the_trial_not_the_run(finished_run, tmp_path, relative, content, message):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    if content is None:
+        _edit_json(run / relative, trial_id=INTACT)
+    else:
+        (run / relative).write_text(content)
+    report = build_report(run)
+    assert report.winner.trial_id is not None
+    text = " ".join(str(e.error) for e in report.entries) + " ".join(value for _, value in report.protocol)
+    assert message in text
+
+
+@pytest.mark.parametrize("trial", ["../../other/trials/trial_b", "..", "/etc", f"x/../{INTACT}", "a\0b"])
+def test_export_takes_only_a_trial_folder_of_this_run(finished_run, tmp_path, capsys, trial):
+    code, output = cli_output(capsys, "export", str(finished_run), "--out", str(tmp_path / "x"), "--trial", trial)
+    assert code == 2 and "not a trial id" in output, output
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("out", ["file", "."])
+def test_export_out_must_name_a_folder_to_create(finished_run, tmp_path, monkeypatch, capsys, out):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("not a folder")
+    code, output = cli_output(capsys, "export", str(finished_run), "--out", out, "--trial", INTACT)
+    assert code == 2 and "not a folder name to create" in output, output
+    assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def _edit_file(path: Path, edit: Callable[[dict], None]) -> None:
+    """Apply ``edit`` to the mapping in a JSON or YAML file."""
+    data = yaml.safe_load(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data) if path.suffix == ".json" else yaml.safe_dump(data))
+
+
+@pytest.mark.parametrize(
+    ("relative", "edit", "message"),
+    [
+        ("experts.yaml", lambda plan: plan["backbone"].pop("class_name"), "class_name"),
+        ("model_index.json", None, "model_index.json"),
+        ("unet/config.json", lambda config: config["expert_timesteps"][-1].update(last=10**12), "at most"),
+    ],
+)
+def test_a_damaged_export_is_refused_before_allocating(exported, tmp_path, capsys, relative, edit, message):
+    export = tmp_path / "export"
+    shutil.copytree(exported, export)
+    if edit is None:
+        (export / relative).write_text("[1, 2]")
+    else:
+        _edit_file(export / relative, edit)
+    code, output = cli_output(capsys, "generate", str(export), "--out", str(tmp_path / "grid.png"), "-n", "1")
+    assert code == 2 and message in output and "Traceback" not in output, output
+
+
+def test_user_text_with_markup_is_printed_as_text(finished_run, tmp_path, capsys):
+    out = tmp_path / "[/x]" / "[bold]experts"
+    code, output = cli_output(capsys, "export", str(finished_run), "--out", str(out), "--trial", INTACT)
+    assert code == 0 and f"wrote {out}" in output, output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,9 @@ class Report:
         return None if self.winner.trial_id is None else self.entry(self.winner.trial_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every number of the report, JSON-serialisable (written as ``frontier.json``)."""
-        return {
+        """Every number of the report, JSON-serialisable (written as ``frontier.json``); an infinite or
+        NaN number is ``None`` (standard JSON has neither)."""
+        data = {
             "format_version": _FORMAT_VERSION,
             "run_dir": str(self.run_dir),
             "generated_at": self.generated_at,
@@ -111,6 +113,7 @@ class Report:
             "protocol": dict(self.protocol),
             "figures": self.figures,
         }
+        return _finite(data)
 
 
 def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Report:
@@ -175,6 +178,17 @@ def _role(entry: TrialEntry, front: list[str]) -> str:
     if entry.feasible is False:
         return "infeasible"
     return "front" if entry.trial_id in front else "dominated"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float inside it replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _entry_dict(entry: TrialEntry) -> dict[str, Any]:

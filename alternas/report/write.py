@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..config import ReportConfig
+from ..exceptions import CheckpointError
 from .build import Report, build_report
 from .figures import write_figures
 from .html import render_html
@@ -41,13 +42,18 @@ def write_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
     report = build_report(run_dir, config)
     root = report.run_dir
     figures_dir = root / REPORT_FILES["figures"]
+    if figures_dir.is_symlink() or (figures_dir.exists() and not figures_dir.is_dir()):
+        raise CheckpointError(
+            f"`{figures_dir}` is a link or a file, not a folder; the report writes only inside the run "
+            "directory: remove it and run `alternas report` again"
+        )
     for stale in figures_dir.glob("*.png"):  # figures of trials that have left the front
         stale.unlink()
     figures = write_figures(report, figures_dir)
     report.figures = {name: path.relative_to(root).as_posix() for name, path in figures.items()}
     _write_text(root / REPORT_FILES["html"], render_html(report, figures))
     _write_text(root / REPORT_FILES["markdown"], render_markdown(report, figures, root))
-    _write_text(root / REPORT_FILES["frontier"], json.dumps(report.to_dict(), indent=2, default=str))
+    _write_text(root / REPORT_FILES["frontier"], json.dumps(report.to_dict(), indent=2, default=str, allow_nan=False))
     return report
 
 
