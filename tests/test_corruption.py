@@ -272,3 +272,18 @@ def test_user_text_with_markup_is_printed_as_text(finished_run, tmp_path, capsys
     out = tmp_path / "[/x]" / "[bold]experts"
     code, output = cli_output(capsys, "export", str(finished_run), "--out", str(out), "--trial", INTACT)
     assert code == 0 and f"wrote {out}" in output, output
+
+
+@pytest.mark.parametrize("damage", ["invalid_utf8", "other_type", "truncated"])
+def test_resume_on_a_damaged_search_json_exits_2_before_ray_starts(tmp_path, capsys, damage):
+    from .test_recipe import tiny_recipe
+
+    recipe = tiny_recipe(tmp_path)
+    layout = SearchRunDir(recipe["output_dir"])
+    SearchState(
+        name="tiny", recipe="r.yaml", recipe_hash="0", sampler="nsga2", seed=0, quality_metric="fid", planned_trials=4
+    ).write(layout)
+    layout.search_file.write_bytes(DAMAGES[damage](layout.search_file.read_bytes()))
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    code, output = cli_output(capsys, "search", str(tmp_path / "recipe.yaml"), "--resume")
+    assert code == 2 and "search.json" in output and "Traceback" not in output, output
