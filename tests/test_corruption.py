@@ -287,3 +287,32 @@ def test_resume_on_a_damaged_search_json_exits_2_before_ray_starts(tmp_path, cap
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
     code, output = cli_output(capsys, "search", str(tmp_path / "recipe.yaml"), "--resume")
     assert code == 2 and "search.json" in output and "Traceback" not in output, output
+
+
+def test_the_report_never_writes_through_a_linked_figures_folder(finished_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.png").write_bytes(b"not the report's")
+    (run / "figures").symlink_to(target)
+    code, output = cli_output(capsys, "report", str(run))
+    assert code == 2 and "is a link or a file" in output, output
+    assert [p.name for p in target.iterdir()] == ["keep.png"]
+    assert (target / "keep.png").read_bytes() == b"not the report's"
+
+
+def test_frontier_json_is_standard_json_and_report_md_escapes_the_name(finished_run, tmp_path, capsys):
+    run = tmp_path / "<img src=x onerror=alert(1)>"
+    shutil.copytree(finished_run, run)
+    _edit_json(run / "trials" / INTACT / "metrics.json", speedup=float("inf"), psnr=float("nan"))
+    code, output = cli_output(capsys, "report", str(run))
+    assert code == 0, output
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"frontier.json holds {constant}")
+
+    frontier = json.loads((run / "frontier.json").read_text(), parse_constant=refuse)
+    assert next(t for t in frontier["trials"] if t["trial_id"] == INTACT)["metrics"]["speedup"] is None
+    heading = (run / "report.md").read_text().splitlines()[0]
+    assert heading == "# alternas report: &lt;img src=x onerror=alert(1)&gt;"  # paths elsewhere are in code spans
