@@ -218,7 +218,7 @@ class TrainConfig(_Section):
         "the hard expert table on the budget; constant is the paper's reference schedule",
     )
     grad_clip: float = Field(1.0, gt=0.0, description="max gradient norm (both optimisers)")
-    seed: int = Field(0, description="seed of every random draw of the run")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of every random draw of the run")
     precision: Precision = Field("fp32", description="autocast dtype on CUDA (CPU always runs fp32)")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     checkpoint_every: int = Field(100, ge=1, description="iterations between checkpoints")
@@ -244,7 +244,9 @@ class EvalConfig(_Section):
     guidance_scale: float = Field(
         1.0, ge=1.0, description="classifier-free guidance; > 1 runs two forwards per step"
     )
-    seed: int = Field(1234, description="seed of the evaluation noise (same for experts and teacher)")
+    seed: int = Field(
+        1234, ge=0, le=2**32 - 1, description="seed of the evaluation noise (same for experts and teacher)"
+    )
     metrics: list[Literal["fid", "accuracy", "psnr", "ssim", "clip"]] = Field(
         default_factory=lambda: ["fid", "accuracy", "psnr", "ssim"], description="quality metrics"
     )

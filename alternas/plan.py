@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ._atomic import atomic_write_text
-from .exceptions import CheckpointError
+from ._readers import read_model
 from .macs import CostProfile
 from .routing import intervals_per_expert, routing_intervals
 from .units import UnitSpec
@@ -95,6 +95,13 @@ class ExpertPlan(_Model):
     macs: MacsSummary
     metrics: dict[str, Any] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("backbone")
+    @classmethod
+    def _names_its_class(cls, backbone: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(backbone.get("class_name"), str):
+            raise ValueError("must name the backbone's `class_name` (e.g. UNet2DConditionModel)")
+        return backbone
 
     @classmethod
     def build(
@@ -229,12 +236,4 @@ class ExpertPlan(_Model):
         Raises:
             CheckpointError: the file is missing, unreadable or not a valid plan.
         """
-        path = Path(path)
-        try:
-            text = path.read_text()
-            data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else json.loads(text)
-            return cls.model_validate(data)
-        except FileNotFoundError as error:
-            raise CheckpointError(f"expert plan `{path}` does not exist") from error
-        except (yaml.YAMLError, json.JSONDecodeError, ValidationError, TypeError) as error:
-            raise CheckpointError(f"`{path}` is not a valid alternas expert plan: {error}") from error
+        return read_model(path, cls)

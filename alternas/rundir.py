@@ -15,16 +15,17 @@
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._atomic import atomic_write_text
+from ._readers import read_model
 from .exceptions import CheckpointError
 
-__all__ = ["TrialRecord", "SearchRunDir", "TrialStatus"]
+__all__ = ["TrialRecord", "SearchRunDir", "TrialStatus", "UnreadableTrial"]
 
 TrialStatus = Literal["pending", "running", "finished", "failed"]
 
@@ -45,6 +46,21 @@ class TrialRecord(BaseModel):
     started_at: float | None = Field(None, description="UNIX time")
     finished_at: float | None = Field(None, description="UNIX time")
     resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
+
+
+@dataclass(frozen=True)
+class UnreadableTrial:
+    """A trial whose ``trial.json`` cannot be read: never reported as finished, never the winner.
+
+    Attributes:
+        trial_id: the trial's folder name under ``trials/``.
+        path: its ``trial.json``.
+        reason: what is wrong with the file (names the file).
+    """
+
+    trial_id: str
+    path: Path
+    reason: str
 
 
 class SearchRunDir:
@@ -74,7 +90,15 @@ class SearchRunDir:
         return self.root / "ray"
 
     def trial_dir(self, trial_id: str) -> Path:
-        """Folder of one trial (an :func:`alternas.train_alter` run directory)."""
+        """Folder of one trial (an :func:`alternas.train_alter` run directory).
+
+        Raises:
+            CheckpointError: ``trial_id`` is not a plain folder name (it would leave ``trials/``).
+        """
+        if not trial_id or trial_id in (".", "..") or any(c in trial_id for c in "/\\\0"):
+            raise CheckpointError(
+                f"`{trial_id!r}` is not a trial id: pass the name of a folder directly under `{self.trials_dir}`"
+            )
         return self.trials_dir / trial_id
 
     def write_record(self, record: TrialRecord) -> Path:
@@ -83,28 +107,35 @@ class SearchRunDir:
         return atomic_write_text(path, record.model_dump_json(indent=2))
 
     def read_record(self, trial_id: str) -> TrialRecord:
-        """The record of one trial.
+        """The record of one trial; its id is its folder's name, which the record must repeat.
 
         Raises:
-            CheckpointError: it is missing or malformed.
+            CheckpointError: it is missing, damaged, or names another trial.
         """
         path = self.trial_dir(trial_id) / "trial.json"
-        try:
-            return TrialRecord.model_validate_json(path.read_text())
-        except FileNotFoundError as error:
-            raise CheckpointError(f"trial `{trial_id}` has no record at `{path}`") from error
-        except (ValidationError, json.JSONDecodeError) as error:
-            raise CheckpointError(f"trial record `{path}` is malformed: {error}") from error
+        if not path.is_file():
+            raise CheckpointError(f"trial `{trial_id}` has no record at `{path}`")
+        record = read_model(path, TrialRecord)
+        if record.trial_id != trial_id:
+            raise CheckpointError(
+                f"`{path}` is damaged: it names the trial `{record.trial_id}`, not its folder `{trial_id}`"
+            )
+        return record
+
+    def scan(self) -> tuple[list[TrialRecord], list[UnreadableTrial]]:
+        """Every readable trial record and every unreadable one, each sorted by trial id."""
+        records, unreadable = [], []
+        for path in sorted(self.trials_dir.glob("*/trial.json")):
+            trial_id = path.parent.name
+            try:
+                records.append(self.read_record(trial_id))
+            except CheckpointError as error:
+                unreadable.append(UnreadableTrial(trial_id, path, str(error)))
+        return records, unreadable
 
     def records(self) -> list[TrialRecord]:
-        """Every trial record, sorted by trial id (malformed ones are skipped)."""
-        records = []
-        for path in sorted(self.trials_dir.glob("*/trial.json")):
-            try:
-                records.append(TrialRecord.model_validate_json(path.read_text()))
-            except (ValidationError, json.JSONDecodeError):
-                continue
-        return records
+        """Every readable trial record, sorted by trial id (see :meth:`scan` for the unreadable ones)."""
+        return self.scan()[0]
 
     def finished(self) -> list[TrialRecord]:
         """Records of trials that finished (have a plan and metrics)."""

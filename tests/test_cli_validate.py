@@ -91,6 +91,16 @@ MALFORMED = [
     ("bad-builtin-option", lambda d: _set(d, "model.builtin", {"pretrain_stepz": 3}), "`model.builtin.pretrain_stepz`"),
     ("offline-unknown-architecture", lambda d: _set(d, "model.backbone", "someone/not-cached-model"),
      "`model.backbone` = `someone/not-cached-model`"),
+    ("infinite-cpus", lambda d: _set(d, "search.cpus_per_trial", float("inf")), "`search.cpus_per_trial`"),
+    ("negative-seed", lambda d: _set(d, "search.seed", -1), "`search.seed`"),
+    ("huge-concurrency", lambda d: _set(d, "search.max_concurrent_trials", 10**20), "`search.max_concurrent_trials`"),
+    ("nan-time-limit", lambda d: _set(d, "search.time_limit_s", float("nan")), "`search.time_limit_s`"),
+    ("nul-in-name", lambda d: _set(d, "name", "tiny\0run"), "`name`: Value error, must be a plain folder name"),
+    ("name-escapes-reports", lambda d: _set(d, "name", "../../../tmp/x"), "`name`: Value error"),
+    ("absolute-name", lambda d: _set(d, "name", "/tmp/x"), "`name`: Value error"),
+    ("nul-in-output-dir", lambda d: _set(d, "output_dir", "a\0b"), "`output_dir`"),
+    ("markup-in-metrics", lambda d: _set(d, "eval.metrics", ["[/x]"]), "[/x]"),
+    ("long-value-is-cut", lambda d: _set(d, "train.steps", "x" * 100_000), "(100002 characters)"),
 ]
 
 
@@ -110,12 +120,14 @@ def test_malformed_recipe_exits_2_naming_the_field(tmp_path, monkeypatch, capsys
     [
         ("model: [unclosed\n", "not valid YAML"),
         ("- a list\n- not a mapping\n", "must be a mapping of sections, got list"),
+        ("model: [unclosed [/x]\n", "not valid YAML"),
+        ("name: \xe9t\xe9\n", "not UTF-8"),
     ],
-    ids=["bad-yaml", "not-a-mapping"],
+    ids=["bad-yaml", "not-a-mapping", "markup-in-yaml-error", "not-utf8"],
 )
 def test_unreadable_recipe_exits_2(tmp_path, monkeypatch, capsys, text, expected):
     path = tmp_path / "recipe.yaml"
-    path.write_text(text)
+    path.write_bytes(text.encode("latin-1"))
     code, output = cli_output(capsys, "validate", str(path))
     assert code == 2 and expected in output and "Traceback" not in output
 
@@ -150,3 +162,32 @@ def test_console_script_reports_without_traceback(tmp_path):
     assert done.returncode == 2
     assert "`space.budget.macs_share` = 0.050 of dense MACs cannot be reached" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def _alias_bomb(indent: str) -> str:
+    """A YAML list whose 10 levels of 9 aliases expand to 9**10 strings ("billion laughs")."""
+    levels = [f"{indent}- &l0 [{', '.join(['lol'] * 9)}]"]
+    levels += [f"{indent}- &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 10)]
+    return "\n".join(levels) + "\n"
+
+
+@pytest.mark.parametrize("where", ["model.builtin", "train.steps"])
+def test_a_yaml_alias_bomb_is_refused_quickly_with_bounded_memory(tmp_path, capsys, where):
+    import resource
+    import time
+
+    section, field = where.split(".")
+    recipe = tiny_recipe(tmp_path)
+    recipe.pop(section)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe) + f"{section}:\n  {field}:\n" + _alias_bomb("    "))
+    started, peak = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, output = cli_output(capsys, "validate", str(path))
+    assert code == 2 and "expand to more than" in output, output[:500]
+    assert time.perf_counter() - started < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 200_000  # KiB
+
+
+def test_a_recipe_path_with_markup_is_printed_as_text(tmp_path, capsys):
+    code, output = cli_output(capsys, "validate", str(tmp_path / "[/x]" / "[bold]r.yaml"))
+    assert code == 2 and "[/x]/[bold]r.yaml" in output

@@ -362,7 +362,7 @@ def test_export_overwrite_never_replaces_a_folder_that_is_not_an_export(tmp_path
     assert (unrelated / "holiday.jpg").read_bytes() == b"not an export"
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
-    with pytest.raises(CheckpointError, match="is a file"):
+    with pytest.raises(CheckpointError, match="not a folder name to create"):
         export_plan(plan, tmp_path / "finetuned", config, a_file, overwrite=True)
     assert a_file.read_text() == "keep me"
     assert not list(tmp_path.glob(".*.tmp"))  # no partial export left behind

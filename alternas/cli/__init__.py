@@ -19,7 +19,7 @@ from . import (
     train,  # noqa: F401  (registers commands)
     validate,  # noqa: F401  (registers commands)
 )
-from ._app import app, error_console
+from ._app import app, error_console, styled
 
 __all__ = ["app", "main"]
 
@@ -29,8 +29,8 @@ def main() -> None:
     try:
         app()
     except AlternasError as error:
-        error_console.print(f"[bold red]error:[/] {error}", highlight=False)
+        error_console.print(styled("error:", "bold red", error), highlight=False)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
-        error_console.print("[yellow]interrupted[/]")
+        error_console.print(styled("interrupted", "yellow"))
         sys.exit(130)

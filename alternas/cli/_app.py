@@ -9,8 +9,9 @@ import sys
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.text import Text
 
-__all__ = ["app", "console", "error_console", "setup_logging"]
+__all__ = ["app", "console", "error_console", "setup_logging", "styled"]
 
 app = typer.Typer(
     name="alternas",
@@ -25,10 +26,17 @@ _PLAIN_WIDTH = 160
 
 
 def _console(stderr: bool = False) -> Console:
-    console = Console(stderr=stderr)
+    """A console that never reads rich markup from strings: user text (paths, recipe values, error
+    messages) is printed as given, so ``[/x]`` in it is text, not a tag; styles come from ``Text``."""
+    console = Console(stderr=stderr, markup=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, width=_PLAIN_WIDTH)
+        console = Console(stderr=stderr, width=_PLAIN_WIDTH, markup=False)
     return console
+
+
+def styled(label: str, style: str, text: object = "") -> Text:
+    """``label`` in ``style`` followed by ``text`` as plain text, e.g. ``styled("error:", "bold red", error)``."""
+    return Text.assemble((label, style), f" {text}" if text != "" else "")
 
 
 console = _console()

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from .._readers import short
+
 __all__ = ["validation_error_message"]
 
 
@@ -31,7 +33,7 @@ def validation_error_message(
             close = difflib.get_close_matches(str(item["loc"][-1]), known, n=1)
             message = "unknown key" + (f"; did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known)}")
         elif "input" in item and item["type"] not in ("missing",):
-            message = f"{message} (got {item['input']!r})"
+            message = f"{message} (got {short(repr(item['input']))})"
         lines.append(f"{source}: `{path}`: {message}")
     return "\n".join(lines)
 

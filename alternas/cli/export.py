@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, console, setup_logging
+from ._app import app, console, setup_logging, styled
 
 
 @app.command()
@@ -31,7 +31,7 @@ def export(
     result = export_experts(run_dir, out, trial_id=trial, overwrite=overwrite)
     plan = result.plan
     console.print(
-        f"[bold]exported[/] {'trial ' + result.trial_id if result.trial_id else run_dir}: {result.reason}"
+        styled("exported", "bold", f"{'trial ' + result.trial_id if result.trial_id else run_dir}: {result.reason}")
     )
     console.print(
         f"{len(plan.experts)} expert(s), {plan.sampler.scheduler} {plan.sampler.steps} steps, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, console, error_console, setup_logging
+from ._app import app, console, error_console, setup_logging, styled
 
 
 @app.command()
@@ -38,7 +38,7 @@ def search(
     try:
         result = run_search(recipe_file, resume=resume, overwrite=overwrite, address=address, console=console)
     except KeyboardInterrupt:
-        error_console.print(f"[yellow]stopped.[/] resume with: {resume_command}", highlight=False)
+        error_console.print(styled("stopped.", "yellow", f"resume with: {resume_command}"), highlight=False)
         sys.exit(130)
     state = result.state
     console.print(
@@ -51,5 +51,5 @@ def search(
 
         print_report(write_report(result.run_dir), console)
     if state.status != "finished":
-        error_console.print(f"[yellow]{state.status}.[/] resume with: {resume_command}", highlight=False)
+        error_console.print(styled(f"{state.status}.", "yellow", f"resume with: {resume_command}"), highlight=False)
         sys.exit(130 if state.status == "interrupted" else 0)

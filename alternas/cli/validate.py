@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ._app import app, console, setup_logging
+from ._app import app, console, setup_logging, styled
 
 
 @app.command()
@@ -21,4 +21,4 @@ def validate(
     recipe = load_recipe(recipe_file)
     inspection = inspect_recipe(recipe, str(recipe_file))
     console.print(render_inspection(inspection))
-    console.print(f"[green]valid:[/] {recipe_file}", highlight=False)
+    console.print(styled("valid:", "green", recipe_file), highlight=False)

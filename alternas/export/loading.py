@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline
 from torch import nn
 
+from .._readers import read_json
 from ..exceptions import CheckpointError
 from ..plan import ExpertPlan
 from .modeling import routed_class_for
@@ -58,7 +58,7 @@ def load_experts(
     index_file = path / "model_index.json"
     try:
         if index_file.is_file():
-            class_name = json.loads(index_file.read_text()).get("_class_name")
+            class_name = read_json(index_file).get("_class_name")
             pipeline_class = _PIPELINES.get(class_name, DiffusionPipeline)
             model = pipeline_class.from_pretrained(path, torch_dtype=torch_dtype, local_files_only=True)
         else:
@@ -69,6 +69,6 @@ def load_experts(
             model = routed_class.from_pretrained(
                 path, subfolder=component, torch_dtype=torch_dtype, local_files_only=True
             )
-    except (OSError, ValueError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot load the export `{path}`: {error}") from error
     return model.to(device) if device is not None else model

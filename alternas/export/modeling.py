@@ -46,6 +46,9 @@ __all__ = [
 ]
 
 #: the config fields a routed model adds to its base model's config
+#: most training timesteps an expert config may route (diffusion models use about 1000)
+MAX_TRAIN_TIMESTEPS = 100_000
+
 EXPERT_CONFIG_FIELDS = ("expert_units", "expert_keep", "expert_timesteps")
 
 
@@ -138,6 +141,11 @@ def _timestep_table(intervals: Sequence[dict[str, int]], num_experts: int) -> to
     if not spans:
         raise CheckpointError("`expert_timesteps` is empty; it must cover every training timestep")
     length = max(high for (_, high), _ in spans) + 1
+    if length > MAX_TRAIN_TIMESTEPS:  # checked before the table is allocated
+        raise CheckpointError(
+            f"`expert_timesteps` reaches timestep {length - 1}; a model has at most {MAX_TRAIN_TIMESTEPS} "
+            "training timesteps (the expert config is damaged)"
+        )
     table = torch.full((length,), -1, dtype=torch.long)
     for (low, high), expert in spans:
         if not 0 <= expert < num_experts:

@@ -25,10 +25,10 @@ from typing import Any
 
 import yaml
 from diffusers import DiffusionPipeline
-from pydantic import ValidationError
 from torch import nn
 
 from .._atomic import atomic_dir
+from .._readers import read_model
 from ..api import RUN_FILES
 from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
@@ -157,8 +157,10 @@ def _check_export_target(out_dir: Path, overwrite: bool) -> None:
     Raises:
         CheckpointError: ``out_dir`` is a file, or a folder with other content.
     """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CheckpointError(f"export folder `{out_dir}` is a file; pass a folder to --out")
+    if out_dir.name in ("", "..") or (out_dir.exists() and not out_dir.is_dir()):
+        raise CheckpointError(
+            f"export folder `{out_dir}` is not a folder name to create; pass a new folder, e.g. --out experts/digits"
+        )
     if not out_dir.is_dir() or not any(out_dir.iterdir()):
         return
     if not (out_dir / EXPERT_CONFIG_FILE).is_file():
@@ -208,12 +210,9 @@ def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | Non
 
 
 def _read_config(path: Path) -> RunConfig:
-    try:
-        return RunConfig.model_validate(yaml.safe_load(path.read_text()))
-    except FileNotFoundError as error:
-        raise CheckpointError(f"run config `{path}` is missing; the trial folder is incomplete") from error
-    except (yaml.YAMLError, ValidationError) as error:
-        raise CheckpointError(f"run config `{path}` is not a valid alternas run config: {error}") from error
+    if not path.is_file():
+        raise CheckpointError(f"run config `{path}` is missing; the trial folder is incomplete")
+    return read_model(path, RunConfig)
 
 
 def _build_pipeline(

@@ -85,10 +85,10 @@ def _space_table(inspection: RecipeInspection) -> Table:
         "MACs per sampler step / dense" if budget.macs_share is not None
         else f"total generation MACs / dense at {budget.reference_steps} steps"
     )
-    table.add_row(budget.param, budget.dimension.describe(), f"{meaning} ({budget.convention})")
+    table.add_row(budget.param, Text(budget.dimension.describe()), f"{meaning} ({budget.convention})")
     table.add_row(STEPS_PARAM, ", ".join(str(s) for s in recipe.default_steps()), f"{recipe.eval.scheduler} sampler steps")
     for path, dimension in space.ranges.items():
-        table.add_row(path, dimension.describe(), "range" if dimension.is_range else "choices")
+        table.add_row(Text(path), Text(dimension.describe()), "range" if dimension.is_range else "choices")
     kinds = Counter(unit.kind for unit in inspection.candidates)
     table.add_row("units", f"{len(inspection.candidates)} of {len(inspection.units)}",
                   ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
@@ -106,7 +106,7 @@ def _unit_table(inspection: RecipeInspection) -> Table:
         candidate = unit.name in macs
         table.add_row(
             str(index),
-            unit.name,
+            Text(unit.name),
             unit.kind,
             format_macs(macs[unit.name]) if candidate else "-",
             f"{macs[unit.name] / costs.dense_macs:.1%}" if candidate else "-",

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .._readers import short
 from ..exceptions import ConfigError
 from .checks import Problem, recipe_problems
 from .schema import SEARCHED_SECTIONS, Recipe
@@ -34,6 +35,9 @@ _INPUT_PATHS: tuple[tuple[str, str, bool], ...] = (
 )
 _OUTPUT_PATHS = (("data", "cache_dir"),)
 
+#: most YAML nodes a recipe or search space may hold once its aliases are expanded
+MAX_YAML_NODES = 100_000
+
 
 def read_yaml(path: Path, what: str) -> dict[str, Any]:
     """A YAML file holding a mapping.
@@ -42,16 +46,52 @@ def read_yaml(path: Path, what: str) -> dict[str, Any]:
         ConfigError: the file is missing, is not valid YAML, or does not hold a mapping.
     """
     try:
-        data = yaml.safe_load(path.read_text())
+        data = _safe_load_bounded(path.read_text(encoding="utf-8"), path)
     except FileNotFoundError as error:
         raise ConfigError(f"{what} `{path}` does not exist") from error
     except IsADirectoryError as error:
         raise ConfigError(f"{what} `{path}` is a folder; give a YAML file") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+        raise ConfigError(f"{path}: not valid YAML: {short(error, 500)}") from error
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {what} must be a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _safe_load_bounded(text: str, path: Path) -> Any:
+    """``yaml.safe_load`` that refuses documents whose aliases expand past :data:`MAX_YAML_NODES` nodes
+    (a "billion laughs" file), before anything is built from them."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded = _expanded_size(node, {})
+        if expanded > MAX_YAML_NODES:
+            raise ConfigError(
+                f"{path}: its aliases (`*name`) expand to more than {MAX_YAML_NODES} YAML nodes; "
+                "write the values out instead of nesting aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in ``node`` with every alias expanded (each distinct node is counted once, then memoised)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    sizes[id(node)] = 1  # a recursive alias counts once here; safe_load rejects recursion where it matters
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    size = 1 + sum(min(_expanded_size(child, sizes), MAX_YAML_NODES + 1) for child in children)
+    sizes[id(node)] = min(size, MAX_YAML_NODES + 1)
+    return sizes[id(node)]
 
 
 def load_recipe(source: str | Path | Mapping[str, Any]) -> Recipe:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..config import (
     DataConfig,
@@ -31,6 +31,13 @@ from ..config import (
     TrainConfig,
 )
 from .space import STEPS_PARAM, SearchSpace
+
+#: largest `search.seed` (trial seeds are `seed + k`; NumPy and Optuna take seeds below 2**32)
+MAX_SEED = 2**31 - 1
+#: upper bounds on a trial's resources and on concurrency (far above any real machine or cluster)
+MAX_CPUS_PER_TRIAL = 4096
+MAX_GPUS_PER_TRIAL = 64
+MAX_CONCURRENT_TRIALS = 10_000
 
 __all__ = ["SearchSettings", "Recipe", "SEARCHED_SECTIONS", "FIXED_PER_TRIAL", "numeric_field_type"]
 
@@ -57,17 +64,23 @@ class SearchSettings(BaseModel):
     num_trials: int = Field(16, ge=1, description="trials to run (grid: at most the grid size)")
     population_size: int = Field(8, ge=2, description="nsga2: trials per generation")
     startup_trials: int = Field(8, ge=1, description="tpe: random trials before the model is used")
-    max_concurrent_trials: int = Field(2, ge=1, description="trials running at the same time")
-    cpus_per_trial: float = Field(1.0, gt=0, description="CPU cores reserved per trial (also its torch threads)")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs reserved per trial; fractions share a GPU")
-    seed: int = Field(0, description="seed of the sampler; trial k trains with seed `seed + k`")
+    max_concurrent_trials: int = Field(
+        2, ge=1, le=MAX_CONCURRENT_TRIALS, description="trials running at the same time"
+    )
+    cpus_per_trial: float = Field(
+        1.0, gt=0, le=MAX_CPUS_PER_TRIAL, description="CPU cores reserved per trial (also its torch threads)"
+    )
+    gpus_per_trial: float = Field(
+        0.0, ge=0, le=MAX_GPUS_PER_TRIAL, description="GPUs reserved per trial; fractions share a GPU"
+    )
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the sampler; trial k trains with seed `seed + k`")
     initial_points: list[dict[str, int | float | str]] = Field(
         default_factory=list,
         description="points evaluated first, before the sampler proposes (nsga2, tpe): each gives a value "
         "for every search parameter (`experts`, the budget, `eval.steps`, every range), e.g. a baseline",
     )
     time_limit_s: float | None = Field(
-        None, gt=0, description="stop starting and running trials after this many seconds (resumable)"
+        None, gt=0, allow_inf_nan=False, description="stop starting and running trials after this many seconds (resumable)"
     )
     max_retries: int = Field(
         1, ge=0, description="restarts of a failed trial from its last checkpoint before it counts as failed"
@@ -75,6 +88,7 @@ class SearchSettings(BaseModel):
     budget_tolerance: float = Field(
         0.02,
         ge=0,
+        allow_inf_nan=False,
         description="a trial is feasible when its measured generation MACs exceed its budget by at most "
         "this share (0.02 = 2%)",
     )
@@ -88,6 +102,23 @@ class Recipe(BaseModel):
     name: str = Field(description="the search's name (default: the recipe file's name)")
     description: str = Field("", description="free text shown by `alternas validate`")
     output_dir: str = Field(description="the run directory (default: reports/<name>)")
+
+    @field_validator("name")
+    @classmethod
+    def _plain_folder_name(cls, name: str) -> str:
+        if name in ("", ".", "..") or any(c in name for c in "/\\") or not name.isprintable():
+            raise ValueError(
+                "must be a plain folder name (no path separators, `..` or control characters), e.g. `quickstart`; "
+                "set `output_dir` to choose where the run goes"
+            )
+        return name
+
+    @field_validator("output_dir")
+    @classmethod
+    def _no_nul(cls, output_dir: str) -> str:
+        if "\0" in output_dir:
+            raise ValueError("must not contain a NUL character")
+        return output_dir
     model: ModelConfig = Field(default_factory=ModelConfig)
     data: DataConfig = Field(default_factory=DataConfig)
     hypernet: HypernetConfig = Field(default_factory=HypernetConfig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from .front import pareto_front
 from .protocol import describe_protocol
 from .trials import (
     LOWER_IS_BETTER,
+    UNREADABLE,
     TeacherReference,
     TrialEntry,
     read_report_config,
@@ -120,8 +122,9 @@ class Report:
         return None if self.winner.trial_id is None else self.entry(self.winner.trial_id)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every number of the report, JSON-serialisable (written as ``frontier.json``)."""
-        return {
+        """Every number of the report, JSON-serialisable (written as ``frontier.json``); an infinite or
+        NaN number is ``None`` (standard JSON has neither)."""
+        data = {
             "format_version": _FORMAT_VERSION,
             "run_dir": str(self.run_dir),
             "generated_at": self.generated_at,
@@ -157,6 +160,7 @@ class Report:
             "protocol": dict(self.protocol),
             "figures": self.figures,
         }
+        return _finite(data)
 
     def _baseline_dict(self) -> dict[str, Any] | None:
         if self.baseline is None:
@@ -246,7 +250,7 @@ def _front_ids(eligible: list[TrialEntry], cost: str, lower_is_better: bool) -> 
 
 
 def _role(entry: TrialEntry, front: list[str]) -> str:
-    if entry.status == "failed":
+    if entry.status in ("failed", UNREADABLE):
         return "failed"
     if entry.status != "finished":
         return "unfinished"
@@ -255,6 +259,17 @@ def _role(entry: TrialEntry, front: list[str]) -> str:
     if entry.feasible is False:
         return "infeasible"
     return "front" if entry.trial_id in front else "dominated"
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float inside it replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _entry_dict(entry: TrialEntry) -> dict[str, Any]:

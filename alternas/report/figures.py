@@ -7,6 +7,7 @@ the data); :func:`write_figures` renders them all as PNG files.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,8 @@ from ..api import RUN_FILES
 from .build import Report
 from .formatting import macs_scale
 from .trials import TrialEntry, quality_label
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "pareto_figure",
@@ -287,14 +290,24 @@ def samples_figure(entry: TrialEntry) -> Figure | None:
     paths = (samples / "experts.png", samples / "teacher.png")
     if not all(path.is_file() for path in paths):
         return None
+    try:
+        grids = [_read_image(path) for path in paths]
+    except OSError as error:  # damaged sample images: the report goes on without this figure
+        logger.warning("no samples figure for trial %s: %s", entry.trial_id, error)
+        return None
     figure = Figure(figsize=(10, 5.2), layout="constrained")
     titles = (f"experts (trial {entry.trial_id})", "dense teacher (same noise)")
-    for ax, path, title in zip(figure.subplots(1, 2), paths, titles):
-        with Image.open(path) as image:
-            ax.imshow(np.asarray(image.convert("RGB")), interpolation="nearest")
+    for ax, grid, title in zip(figure.subplots(1, 2), grids, titles):
+        ax.imshow(grid, interpolation="nearest")
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     return figure
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """An image file as an RGB array ``(H, W, 3)``; a damaged file raises :class:`OSError`."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def write_figures(report: Report, directory: str | Path) -> dict[str, Path]:

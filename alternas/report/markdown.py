@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import os
+import re
 from pathlib import Path
 
 from .build import Report
@@ -32,7 +34,7 @@ def render_markdown(report: Report, figures: dict[str, Path], base: Path) -> str
         )
 
     lines = [
-        f"# alternas report: {report.run_dir.name}",
+        f"# alternas report: {_plain(report.run_dir.name)}",
         "",
         f"Run directory `{report.run_dir}`, generated {report.generated_at}; quality metric "
         f"**{report.config.quality_metric}**, winner rule **{report.winner.rule}**.",
@@ -97,13 +99,18 @@ def render_markdown(report: Report, figures: dict[str, Path], base: Path) -> str
     return "\n".join(lines)
 
 
+def _plain(text: str) -> str:
+    """``text`` shown as itself in Markdown: HTML escaped, Markdown punctuation backslash-escaped."""
+    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", html.escape(text, quote=False))
+
+
 def _table(table: Table) -> str:
     header, rows = table
     if not rows:
         return "(none)"
 
     def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
+        return _plain(text).replace("\n", " ")
 
     lines = ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]

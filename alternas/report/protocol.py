@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._readers import read_json
+from ..exceptions import CheckpointError
 from ..rundir import SearchRunDir
 from .trials import TrialEntry
 
@@ -65,9 +66,9 @@ def describe_protocol(entries: Sequence[TrialEntry], run_dir: str | Path) -> lis
     search_file = SearchRunDir(run_dir).search_file
     if search_file.is_file():
         try:
-            facts = json.loads(search_file.read_text())
-        except json.JSONDecodeError:
-            facts = {}
+            facts = read_json(search_file)
+        except CheckpointError as error:  # the report does not need it: say so and go on
+            facts = {"unreadable": str(error)}
         rows += [
             (f"search: {key}", _values([value]))
             for key, value in facts.items()

@@ -27,7 +27,7 @@ def report_renderable(report: Report) -> Group:
         for row in trials[1]
     ]
     parts = [
-        _rich(trials, f"trials of {report.run_dir.name}", styles),
+        _rich(trials, Text(f"trials of {report.run_dir.name}"), styles),
         _rich(teachers_table(report), "dense teacher references"),
     ]
     if report.baseline is not None:
@@ -49,7 +49,7 @@ def print_report(report: Report, console: Console) -> None:
     console.print(report_renderable(report))
 
 
-def _rich(table: Table, title: str, styles: list[str] | None = None) -> RichTable:
+def _rich(table: Table, title: str | Text, styles: list[str] | None = None) -> RichTable:
     header, rows = table
     rich_table = RichTable(
         title=title,
@@ -62,5 +62,5 @@ def _rich(table: Table, title: str, styles: list[str] | None = None) -> RichTabl
     for column in header:
         rich_table.add_column(column, overflow="fold")
     for index, row in enumerate(rows):
-        rich_table.add_row(*row, style=styles[index] if styles else None)
+        rich_table.add_row(*(Text(cell) for cell in row), style=styles[index] if styles else None)
     return rich_table

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
+from .._readers import read_json, read_model, read_yaml, short
 from ..api import RUN_FILES
 from ..config import ReportConfig, RunConfig
 from ..exceptions import CheckpointError, ConfigError
@@ -38,6 +37,14 @@ _LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "S
 
 #: where a trial stands in the report
 TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
+
+#: metrics the report computes with (when present they must be numbers)
+_NUMERIC_METRICS = frozenset(
+    {"steps", "guidance_scale", "generation_macs", "latency_s", "teacher_generation_macs", "teacher_latency_s"}
+)
+
+#: status of a trial whose ``trial.json`` cannot be read (reported with failed trials, never the winner)
+UNREADABLE = "unreadable"
 
 
 def metric_name(metric: str) -> str:
@@ -168,13 +175,7 @@ def read_report_config(run_dir: str | Path) -> ReportConfig:
         ConfigError: the section is malformed.
     """
     recipe_file = SearchRunDir(run_dir).recipe_file
-    section: Any = None
-    if recipe_file.is_file():
-        try:
-            recipe = yaml.safe_load(recipe_file.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"`{recipe_file}` is not valid YAML: {error}") from error
-        section = recipe.get("report") if isinstance(recipe, dict) else None
+    section = read_yaml(recipe_file).get("report") if recipe_file.is_file() else None
     try:
         return ReportConfig.model_validate(section or {})
     except ValidationError as error:
@@ -199,7 +200,12 @@ def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
             f"`{layout.root}` is not a search run directory: it has no `trials/` folder{hint}. "
             "Pass the folder `alternas search` wrote (e.g. reports/quickstart)."
         )
-    entries = [_entry(layout, record) for record in layout.records()]
+    records, unreadable = layout.scan()
+    entries = [_entry(layout, record) for record in records] + [
+        TrialEntry(trial_id=u.trial_id, status=UNREADABLE, directory=u.path.parent, error=u.reason)
+        for u in unreadable
+    ]
+    entries.sort(key=lambda entry: entry.trial_id)
     if not any(entry.status == "finished" and entry.plan is not None for entry in entries):
         counts = defaultdict(int)
         for entry in entries:
@@ -251,33 +257,48 @@ def _entry(layout: SearchRunDir, record: Any) -> TrialEntry:
         error=record.error,
         metrics=dict(record.metrics),
     )
-    metrics_file = directory / RUN_FILES["metrics"]
-    if metrics_file.is_file():
-        entry.metrics = _read_json(metrics_file, entry.metrics)
-    history_file = directory / RUN_FILES["history"]
-    if history_file.is_file():
-        entry.history = _read_json(history_file, [])
-    config_file = directory / RUN_FILES["config"]
-    if config_file.is_file():
-        try:
-            entry.config = RunConfig.model_validate(yaml.safe_load(config_file.read_text()))
-        except (yaml.YAMLError, ValidationError):
-            entry.config = None
-    if record.status == "finished":
-        try:
+    try:
+        entry.history = _read_history(directory / RUN_FILES["history"])
+        entry.config = _read_config(directory / RUN_FILES["config"])
+        metrics_file = directory / RUN_FILES["metrics"]
+        if metrics_file.is_file():
+            entry.metrics = read_json(metrics_file)
+        _check_metrics(entry.metrics, metrics_file)
+        if record.status == "finished":
             entry.plan = ExpertPlan.load(directory / RUN_FILES["plan"])
-        except CheckpointError as error:  # a finished trial whose files are gone or torn
-            entry.status, entry.error = "failed", str(error)
+    except CheckpointError as error:  # a finished trial whose files are gone or damaged
+        if record.status == "finished":
+            entry.status, entry.error, entry.plan = "failed", str(error), None
     entry.macs = _number(entry.metrics.get("generation_macs"))
     entry.latency_s = _number(entry.metrics.get("latency_s"))
     return entry
 
 
-def _read_json(path: Path, default: Any) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return default
+def _read_history(path: Path) -> list[dict[str, float]]:
+    """``history.json`` (empty when absent): a list of ``{metric: number}`` rows."""
+    if not path.is_file():
+        return []
+    history = read_json(path, list)
+    if not all(isinstance(row, dict) and all(_number(v) is not None for v in row.values()) for row in history):
+        raise CheckpointError(f"`{path}` is damaged: every entry must map metric names to numbers")
+    return history
+
+
+def _check_metrics(metrics: dict[str, Any], path: Path) -> None:
+    """The metrics the report computes with have the right types (``"steps": "four"`` is damage)."""
+    for key, value in metrics.items():
+        if key == "scheduler" and not isinstance(value, str):
+            expected = "a string"
+        elif key in _NUMERIC_METRICS and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            expected = "a number"
+        else:
+            continue
+        raise CheckpointError(f"`{path}` is damaged: `{key}` is {short(repr(value), 80)}, expected {expected}")
+
+
+def _read_config(path: Path) -> RunConfig | None:
+    """The trial's ``config.yaml`` (``None`` when absent)."""
+    return read_model(path, RunConfig) if path.is_file() else None
 
 
 def _number(value: Any) -> float | None:

@@ -242,7 +242,7 @@ def _undo_open(layout: SearchRunDir, before: SearchState | None) -> None:
 def _prepare_backbone(recipe: Recipe, console: Console) -> None:
     """Load the backbone once in the driver: a built-in teacher is pretrained and cached here, with
     every core, instead of in a trial; missing weights fail here, before any trial starts."""
-    console.print(f"preparing the backbone `{recipe.model.backbone}`", highlight=False)
+    console.print(f"preparing the backbone `{recipe.model.backbone}`", highlight=False, markup=False)
     load_bundle(recipe.model)
 
 

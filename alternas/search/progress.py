@@ -174,8 +174,8 @@ class SearchDisplay:
             table.add_column(column, justify=justify)
         for row in rows:
             table.add_row(
-                row.trial_id + (" *" if row.trial_id in front else ""),
-                row.params,
+                Text(row.trial_id + (" *" if row.trial_id in front else "")),
+                Text(row.params),
                 _status_text(row),
                 f"{row.step}/{row.total_steps}" if row.total_steps else "-",
                 _number(row.loss, ".4f"),

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._atomic import atomic_write_text
-from ..exceptions import CheckpointError
+from .._readers import read_model
 from ..rundir import SearchRunDir
 
 __all__ = ["SearchState", "SearchStatus"]
@@ -48,12 +47,9 @@ class SearchState(BaseModel):
         Raises:
             CheckpointError: the file is malformed.
         """
-        try:
-            return cls.model_validate_json(layout.search_file.read_text())
-        except FileNotFoundError:
+        if not layout.search_file.is_file():
             return None
-        except (ValidationError, json.JSONDecodeError) as error:
-            raise CheckpointError(f"`{layout.search_file}` is malformed: {error}") from error
+        return read_model(layout.search_file, cls)
 
     def write(self, layout: SearchRunDir) -> None:
         """Write ``search.json`` atomically."""
