@@ -14,34 +14,37 @@ import pytest
 import torch
 
 from alternas.config import RunConfig
-from alternas.evaluation import trial
+from alternas.evaluation import reference
 from alternas.exceptions import StorageError
 from alternas.rundir import SearchRunDir, TrialRecord
 from alternas.search.storage import atomic_local_filesystem
 
 
 def test_concurrent_trials_share_the_teacher_reference_cache(tmp_path, monkeypatch):
-    """Two trials finishing together both write the reference: neither fails, the cache is whole."""
-    writers = threading.Barrier(2)
+    """Two trials finishing together both ask for the teacher reference: neither fails, it is computed
+    once (the second waits on the lock and reads the first's file), and no temp file is left."""
     real_save = torch.save
+    generated: list[int] = []
 
     def generate(*args, **kwargs):
-        writers.wait(timeout=30)  # both trials reach the cache write together
+        generated.append(1)
+        time.sleep(0.3)  # the other trial arrives while this one computes
         return torch.ones(2, 1, 4, 4)
 
     def slow_save(obj, file, *args, **kwargs):
         real_save(obj, file, *args, **kwargs)
         time.sleep(0.3)  # widen the window between writing the temp file and renaming it
 
-    monkeypatch.setattr(trial, "generate_for_eval", generate)
-    monkeypatch.setattr(trial, "quality_scores", lambda metrics, images, conditions: {"psnr": 1.0})
+    monkeypatch.setattr(reference, "generate_for_eval", generate)
+    monkeypatch.setattr(reference, "quality_scores", lambda metrics, images, conditions: {"psnr": 1.0})
     monkeypatch.setattr(torch, "save", slow_save)
-    fake_trainer = SimpleNamespace(config=RunConfig(), bundle=SimpleNamespace(source=str(tmp_path)))
+    bundle = SimpleNamespace(source=str(tmp_path))
+    inputs = SimpleNamespace(noise=torch.zeros(2, 1, 4, 4), conditions=[0, 1], metrics=[])
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            images, quality = trial._teacher_reference(fake_trainer, None, torch.zeros(2, 1, 4, 4), [0, 1], [])
+            images, quality = reference.teacher_reference(bundle, RunConfig(), None, inputs)
             assert quality == {"psnr": 1.0} and images.shape == (2, 1, 4, 4)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
@@ -52,7 +55,8 @@ def test_concurrent_trials_share_the_teacher_reference_cache(tmp_path, monkeypat
     for thread in threads:
         thread.join()
     assert errors == []
-    references = trial.cache_root() / "references"
+    assert len(generated) == 1
+    references = reference.cache_root() / "references"
     cached = [path for path in references.iterdir() if path.suffix == ".pt"]
     assert not [path for path in references.iterdir() if path.name.endswith(".tmp")]
     assert any(torch.load(path, weights_only=True)["quality"] == {"psnr": 1.0} for path in cached)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..backbones import adapter_for
 from ..bundle import load_bundle
 from ..config import RunConfig
+from ..data.loading import load_training_set
 from ..trainer import resolve_device
 from .evaluate import generate_for_eval, measure_latencies, measure_step_macs
 from .reference import evaluation_inputs, teacher_reference
@@ -68,6 +69,7 @@ def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
     if device.type == "cuda":
         model.to(_TEACHER_DTYPES[config.model.teacher_precision])
     teacher = dense_predictor(adapter_for(model))
+    load_training_set(config.data, bundle, shape)  # as a trial does: fills a real model's FID reference images
     inputs = evaluation_inputs(bundle, config, shape, device)
     rungs = {
         count: config.model_copy(update={"eval": config.eval.model_copy(update={"steps": count})})
