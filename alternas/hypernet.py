@@ -114,7 +114,8 @@ class IntervalRouter(nn.Module):
     def __init__(self, num_experts: int, num_train_timesteps: int, edge_width: float) -> None:
         super().__init__()
         self.width_logits = nn.Parameter(torch.zeros(num_experts))
-        self.register_buffer("positions", torch.arange(num_train_timesteps, dtype=torch.float32) / num_train_timesteps)
+        positions = torch.arange(num_train_timesteps, dtype=torch.float32) / num_train_timesteps  # (T,)
+        self.register_buffer("positions", positions)
         self.edge_width = edge_width
 
     def boundaries(self) -> torch.Tensor:
@@ -123,7 +124,8 @@ class IntervalRouter(nn.Module):
 
     def probs(self) -> torch.Tensor:
         """Soft assignment ``p``, shape ``(T, N_e)``; rows sum to 1."""
-        inside = torch.sigmoid((self.positions[:, None] - self.boundaries()[None, :]) / self.edge_width)  # (T, N_e-1)
+        past = (self.positions[:, None] - self.boundaries()[None, :]) / self.edge_width
+        inside = torch.sigmoid(past)  # (T, N_e - 1): past each inner boundary
         ones = torch.ones_like(self.positions)[:, None]
         zeros = torch.zeros_like(self.positions)[:, None]
         # past the lower edge of interval e minus past its upper edge

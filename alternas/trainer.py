@@ -364,7 +364,8 @@ class AlterTrainer:
 
         metrics["macs_share_hard"] = self.hard_share()
         metrics["experts_in_use"] = float(len(set(self.assignment[self._sampler_index].tolist())))
-        metrics["routing_intervals_max"] = float(max(intervals_per_expert(self.assignment, self.hypernet.num_experts)))
+        intervals = intervals_per_expert(self.assignment, self.hypernet.num_experts)
+        metrics["routing_intervals_max"] = float(max(intervals))
         metrics["lr"] = self.backbone_schedule.get_last_lr()[0]
         self.step += 1
         return metrics
@@ -377,9 +378,8 @@ class AlterTrainer:
             target = self.budget_target(self.step)
             # while the target eases in, charge the relaxed draw (smooth); at the final target, charge
             # the masks hardening will export, so the exported table settles on the budget itself
-            unit_masks = (
-                self.hypernet.exported_unit_masks() if target <= self.config.budget.macs_share else draw.unit_masks
-            )
+            settled = target <= self.config.budget.macs_share
+            unit_masks = self.hypernet.exported_unit_masks() if settled else draw.unit_masks  # (N_e, N_L)
             step_masks = draw.routing[self._sampler_index] @ unit_masks  # (S, N_L)
             achieved = self.costs.min_share + self.unit_shares @ step_masks.mean(0)
             ratio = budget_loss(achieved, target)
