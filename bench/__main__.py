@@ -14,8 +14,8 @@ measured side by side in this run. Sections:
 * ``ablation``   Static / Manual / TwoStage / ALTER at one budget over seeds, and a sparsity sweep
 
 ``--quick`` (about 8 minutes on 2 CPU cores with the digits teacher cached, 10 without) uses fewer
-repeats, a 4-trial search and a 1-seed ablation; the full run (about 32 minutes) uses the 8-trial
-quickstart and 3 seeds. The search's Pareto plot is copied to ``--out`` as ``quickstart-pareto.png``.
+repeats, a 4-trial search and a 1-seed ablation; the full run (about 32 minutes with the earlier 3-seed
+ablation; its 5 seeds add about 10) uses the 8-trial quickstart and a 5-seed ablation. The search's Pareto plot is copied to ``--out`` as ``quickstart-pareto.png``.
 """
 
 from __future__ import annotations
