@@ -15,6 +15,7 @@ searches (``units``, ``experts``, ``budget``); ``train.seed`` is set per trial f
 
 from __future__ import annotations
 
+import math
 import typing
 from typing import Any, Literal
 
@@ -130,8 +131,12 @@ class Recipe(BaseModel):
     report: ReportConfig = Field(default_factory=ReportConfig)
 
     def base_run_config(self) -> dict[str, Any]:
-        """The fixed run-config sections, as a dict (JSON types)."""
-        return self.model_dump(mode="json", include={"model", "data", "hypernet", "loss", "train", "eval"})
+        """The fixed run-config sections, as a dict (JSON types); ``train.threads`` defaults to the CPUs
+        one trial may use (``search.cpus_per_trial``, at least 1)."""
+        data = self.model_dump(mode="json", include={"model", "data", "hypernet", "loss", "train", "eval"})
+        if data["train"]["threads"] is None:
+            data["train"]["threads"] = max(1, math.floor(self.search.cpus_per_trial))
+        return data
 
     def default_steps(self) -> list[int]:
         """The sampler step counts trials use: the space's, or the recipe's ``eval.steps``."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +59,6 @@ def resolve_trial(recipe: Recipe, sampled: Mapping[str, Any], seed: int) -> Tria
     data["budget"] = {"macs_share": target, "convention": space.budget.convention}
     data["eval"]["steps"] = steps
     data["train"]["seed"] = seed
-    if data["train"]["threads"] is None:
-        data["train"]["threads"] = max(1, math.floor(recipe.search.cpus_per_trial))
 
     params: dict[str, Any] = {"experts.count": layout.count, "experts.routing": layout.routing}
     if layout.boundaries is not None:

@@ -7,7 +7,6 @@ changed.
 
 from __future__ import annotations
 
-import math
 import time
 
 from rich.console import Console
@@ -27,8 +26,6 @@ def baseline_run_config(recipe: Recipe) -> RunConfig:
     convention, and one trial's CPU threads."""
     data = recipe.base_run_config()
     data["budget"] = {"convention": recipe.space.budget.convention}
-    if data["train"]["threads"] is None:
-        data["train"]["threads"] = max(1, math.floor(recipe.search.cpus_per_trial))
     return RunConfig.model_validate(data)
 
 
