@@ -89,6 +89,11 @@ class SearchRunDir:
     def ray_dir(self) -> Path:
         return self.root / "ray"
 
+    @property
+    def study_file(self) -> Path:
+        """The Optuna study as a journal file (``optuna-dashboard <run dir>/optuna.log``)."""
+        return self.root / "optuna.log"
+
     def trial_dir(self, trial_id: str) -> Path:
         """Folder of one trial (an :func:`alternas.train_alter` run directory).
 

@@ -139,7 +139,7 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(recipe),
+            search_alg=make_searcher(recipe, layout.study_file),
             num_samples=recipe.planned_trials(),
             max_concurrent_trials=settings.max_concurrent_trials,
             time_budget_s=settings.time_limit_s,
