@@ -46,6 +46,8 @@ class TrialRecord(BaseModel):
     started_at: float | None = Field(None, description="UNIX time")
     finished_at: float | None = Field(None, description="UNIX time")
     resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
+    node_id: str | None = Field(None, description="the Ray node its last attempt ran on")
+    hostname: str | None = Field(None, description="the host of that node")
 
 
 @dataclass(frozen=True)
