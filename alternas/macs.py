@@ -183,9 +183,9 @@ def profile_costs(
     """
     model = adapter.model
     shape = tuple(sample_shape or adapter.sample_shape)
-    device = next(model.parameters()).device
-    sample = torch.zeros(1, *shape, device=device)
-    timestep = torch.full((1,), 500, dtype=torch.long, device=device)
+    parameter = next(model.parameters())
+    sample = torch.zeros(1, *shape, device=parameter.device, dtype=parameter.dtype)
+    timestep = torch.full((1,), 500, dtype=torch.long, device=parameter.device)
     condition = adapter.example_condition(1, condition_length)
 
     def forward() -> None:

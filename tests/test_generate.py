@@ -191,3 +191,28 @@ def test_generate_from_an_exported_unconditional_ddpm_pipeline(tmp_path, capsys)
                           (("--guidance-scale", "2"), "has no classifier-free guidance")]:
         code, text = cli_output(capsys, "generate", str(tmp_path / "export"), *args, "--out", str(out))
         assert code == 2 and message in text, text
+
+
+def test_a_crash_while_saving_a_folder_leaves_only_whole_images(tmp_path, monkeypatch):
+    """Each image of a folder is written under a temporary name and renamed: no truncated PNG remains."""
+    from pathlib import Path
+
+    from alternas.exceptions import StorageError
+    from alternas.export import save_images
+
+    original = Image.Image.save
+    saved = []
+
+    def save_then_fail(self, fp, *args, **kwargs):
+        if saved:  # the second image: a few bytes reach the disk, then the write fails
+            Path(fp).write_bytes(b"\x89PNG\r\n")
+            raise OSError("disk full")
+        saved.append(fp)
+        original(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_then_fail)
+    with pytest.raises(StorageError, match="0001-1.png.*disk full"):
+        save_images(torch.rand(3, 1, 8, 8), [0, 1, 2], tmp_path / "folder")
+    monkeypatch.undo()
+    assert sorted(path.name for path in (tmp_path / "folder").iterdir()) == ["0000-0.png"]
+    assert Image.open(tmp_path / "folder" / "0000-0.png").size == (8, 8)

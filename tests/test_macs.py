@@ -97,3 +97,13 @@ def test_cost_profile_round_trips_through_a_dict():
     costs = profile_costs(adapter, adapter.discover_units())
     again = type(costs).from_dict(costs.to_dict())
     assert again == costs
+
+
+def test_half_precision_backbones_profile_the_same_macs(backbone):
+    """A bfloat16 backbone (a GPU export runs in half precision) is profiled with inputs of its own dtype."""
+    adapter = adapter_for(backbone)
+    units = adapter.discover_units()
+    full = profile_costs(adapter, units, condition_length=3)
+    half = profile_costs(adapter_for(backbone.to(torch.bfloat16)), units, condition_length=3)
+    assert half.unit_macs == full.unit_macs
+    assert half.fixed_macs == full.fixed_macs

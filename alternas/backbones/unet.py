@@ -51,9 +51,10 @@ class UNetConditionAdapter(_UNetAdapterBase):
     model_classes = (UNet2DConditionModel,)
 
     def example_condition(self, batch_size: int, condition_length: int) -> dict[str, Any]:
-        device = next(self.model.parameters()).device
+        parameter = next(self.model.parameters())
         width = self.model.config.cross_attention_dim
-        return {"encoder_hidden_states": torch.zeros(batch_size, condition_length, width, device=device)}
+        shape = (batch_size, condition_length, width)
+        return {"encoder_hidden_states": torch.zeros(shape, device=parameter.device, dtype=parameter.dtype)}
 
 
 class UNetAdapter(_UNetAdapterBase):

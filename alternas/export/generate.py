@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 
+from .._atomic import atomic_path
 from ..exceptions import ConfigError
 from ..images import image_grid, save_image_grid
 
@@ -150,6 +151,7 @@ def save_images(
         label = "" if condition is None else str(condition)
         name = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")[:40] or "image"
         path = out / f"{index:04d}-{name}.png"
-        picture.save(path)
+        with atomic_path(path) as partial:  # a crash never leaves a truncated PNG under the final name
+            picture.save(partial, format="PNG")
         paths.append(path)
     return paths
