@@ -46,6 +46,8 @@ class TrialRecord(BaseModel):
     started_at: float | None = Field(None, description="UNIX time")
     finished_at: float | None = Field(None, description="UNIX time")
     resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
+    node_id: str | None = Field(None, description="the Ray node its last attempt ran on")
+    hostname: str | None = Field(None, description="the host of that node")
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,11 @@ class SearchRunDir:
     @property
     def ray_dir(self) -> Path:
         return self.root / "ray"
+
+    @property
+    def study_file(self) -> Path:
+        """The Optuna study as a journal file (``optuna-dashboard <run dir>/optuna.log``)."""
+        return self.root / "optuna.log"
 
     def trial_dir(self, trial_id: str) -> Path:
         """Folder of one trial (an :func:`alternas.train_alter` run directory).

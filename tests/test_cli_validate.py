@@ -191,3 +191,20 @@ def test_a_yaml_alias_bomb_is_refused_quickly_with_bounded_memory(tmp_path, caps
 def test_a_recipe_path_with_markup_is_printed_as_text(tmp_path, capsys):
     code, output = cli_output(capsys, "validate", str(tmp_path / "[/x]" / "[bold]r.yaml"))
     assert code == 2 and "[/x]/[bold]r.yaml" in output
+
+
+def test_a_tracker_whose_package_is_missing_exits_2_with_the_pip_command(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mlflow" else find_spec(name, *a))
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(_set(tiny_recipe(tmp_path), "search.tracking", ["tensorboard", "mlflow"])))
+    code, output = cli_output(capsys, "validate", str(path))
+    assert code == 2 and "Traceback" not in output
+    assert output == (
+        f"error: {path}: `search.tracking`: `mlflow` needs the package `mlflow`, which is not installed: "
+        "`pip install mlflow`, or remove `mlflow` from `search.tracking`"
+    )
+    path.write_text(yaml.safe_dump(_set(tiny_recipe(tmp_path), "search.tracking", ["tensorboard"])))
+    assert cli_output(capsys, "validate", str(path))[0] == 0

@@ -1,4 +1,4 @@
-"""Command line: ``alternas validate | encode | search | report | export | generate | train``.
+"""Command line: ``alternas validate | encode | search | report | export | generate | train | schema``.
 
 Every command module registers itself on :data:`alternas.cli._app.app`. :func:`main` is the error
 boundary: an :class:`~alternas.exceptions.AlternasError` becomes one message and its exit code,
@@ -15,6 +15,7 @@ from . import (
     export,  # noqa: F401  (registers commands)
     generate,  # noqa: F401  (registers commands)
     report,  # noqa: F401  (registers commands)
+    schema,  # noqa: F401  (registers commands)
     search,  # noqa: F401  (registers commands)
     train,  # noqa: F401  (registers commands)
     validate,  # noqa: F401  (registers commands)

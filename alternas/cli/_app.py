@@ -57,6 +57,18 @@ def setup_logging(verbose: bool = False) -> None:
     logger.propagate = False
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(f"alternas {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
     """Config-driven architecture search for diffusion models with ALTER temporal experts."""

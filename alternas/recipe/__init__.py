@@ -4,6 +4,7 @@ from .checks import Problem, searchable_fields
 from .costs import Architecture, recipe_architecture, recipe_costs
 from .display import format_macs, render_inspection
 from .inspection import RecipeInspection, inspect_recipe
+from .json_schema import recipe_json_schema, recipe_json_schema_text
 from .loading import load_recipe, read_yaml
 from .schema import Recipe, SearchSettings
 from .space import EXPERTS_PARAM, STEPS_PARAM, BudgetSpace, Dimension, ExpertsSpace, Layout, SearchSpace
@@ -29,6 +30,8 @@ __all__ = [
     "read_yaml",
     "recipe_architecture",
     "recipe_costs",
+    "recipe_json_schema",
+    "recipe_json_schema_text",
     "render_inspection",
     "resolve_trial",
     "search_params",

@@ -8,6 +8,7 @@ of them at once, each line naming the file and the field.
 from __future__ import annotations
 
 import difflib
+import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from ..config import RunConfig
 from ..exceptions import BudgetError
 from ..macs import CostProfile
-from .schema import FIXED_PER_TRIAL, Recipe, numeric_field_type
+from .schema import FIXED_PER_TRIAL, TRACKER_PACKAGES, Recipe, numeric_field_type
 from .space import EXPERTS_PARAM, STEPS_PARAM
 from .trials import resolve_trial
 
@@ -73,6 +74,7 @@ def recipe_problems(recipe: Recipe) -> list[Problem]:
             if d.is_range
         ]
     problems += _initial_point_problems(recipe)
+    problems += _tracking_problems(recipe)
     if not problems:
         problems += _trial_config_problems(recipe)
     return problems
@@ -108,6 +110,18 @@ def resource_problems(recipe: Recipe) -> list[Problem]:
                 Problem("data.source", f"`{source}` does not exist; give an image folder, .tar shards or `hf:<dataset>`")
             )
     return problems
+
+
+def _tracking_problems(recipe: Recipe) -> Iterator[Problem]:
+    """Trackers in ``search.tracking`` whose package is not installed."""
+    for tracker in recipe.search.tracking:
+        package = TRACKER_PACKAGES[tracker]
+        if importlib.util.find_spec(package) is None:
+            yield Problem(
+                "search.tracking",
+                f"`{tracker}` needs the package `{package}`, which is not installed: `pip install {package}`, "
+                f"or remove `{tracker}` from `search.tracking`",
+            )
 
 
 def _range_problems(recipe: Recipe) -> Iterator[Problem]:

@@ -40,7 +40,17 @@ MAX_CPUS_PER_TRIAL = 4096
 MAX_GPUS_PER_TRIAL = 64
 MAX_CONCURRENT_TRIALS = 10_000
 
-__all__ = ["SearchSettings", "Recipe", "SEARCHED_SECTIONS", "FIXED_PER_TRIAL", "numeric_field_type"]
+__all__ = [
+    "SearchSettings",
+    "Recipe",
+    "SEARCHED_SECTIONS",
+    "FIXED_PER_TRIAL",
+    "TRACKER_PACKAGES",
+    "numeric_field_type",
+]
+
+#: experiment trackers `search.tracking` may name -> the Python package each needs (pip name = module name)
+TRACKER_PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}
 
 #: run-config sections a recipe may not set directly: the space searches them
 SEARCHED_SECTIONS = ("units", "experts", "budget")
@@ -85,6 +95,12 @@ class SearchSettings(BaseModel):
     )
     max_retries: int = Field(
         1, ge=0, description="restarts of a failed trial from its last checkpoint before it counts as failed"
+    )
+    tracking: list[Literal["tensorboard", "mlflow"]] = Field(
+        default_factory=list,
+        description="experiment trackers that log every trial's results through Ray Tune's logger callbacks: "
+        "tensorboard (event files under <run dir>/ray/<trial>/), mlflow (one run per trial in the "
+        "experiment named after the recipe, at MLFLOW_TRACKING_URI)",
     )
     budget_tolerance: float = Field(
         0.02,

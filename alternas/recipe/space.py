@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
 
 from ..config import ExpertsConfig, UnitsConfig
 
@@ -92,6 +93,13 @@ class Dimension(_Strict):
         if not isinstance(value, dict):
             raise ValueError("expected a number, a list of numbers, or a range `{low, high, log, step}`")
         return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """The forms :meth:`_from_yaml` accepts: a number, a list of numbers, or the range mapping."""
+        mapping = handler.resolve_ref_schema(handler(core_schema))
+        choices = {"type": "array", "items": {"type": "number"}, "minItems": 1}
+        return {"anyOf": [{"type": "number"}, choices, mapping], "description": mapping.pop("description", "")}
 
     @model_validator(mode="after")
     def _check(self) -> Dimension:

@@ -27,8 +27,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import ray
 
@@ -77,15 +79,14 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         forwarded = {key: value for key, value in os.environ.items() if key.startswith("ALTERNAS_")}
-        try:
-            _probe(address)
-            ray.init(address=address, runtime_env={"env_vars": forwarded}, **quiet)
-        except (ConnectionError, RuntimeError) as error:
-            raise ConfigError(
-                f"cannot join the Ray cluster at `{address}` (--address / RAY_ADDRESS): {error}. A cluster "
-                "with token authentication also needs RAY_AUTH_MODE=token and its token here "
-                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
-            ) from error
+        with tempfile.TemporaryFile(mode="w+b") as ray_log:
+            try:
+                _probe(address)
+                with _stderr_to(ray_log):
+                    ray.init(address=address, runtime_env={"env_vars": forwarded}, **quiet)
+            except (ConnectionError, RuntimeError) as error:
+                ray_log.seek(0)
+                raise ConfigError(_join_error(address, error, ray_log.read().decode(errors="replace"))) from error
         _silence_tune()
         try:
             yield address
@@ -115,6 +116,37 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
         finally:
             watchdog.stdin.close()  # the watchdog reaps what is left, then exits
             watchdog.wait()
+
+
+@contextlib.contextmanager
+def _stderr_to(log: IO[bytes]) -> Iterator[None]:
+    """Send file descriptor 2 to ``log`` for the block: Ray's C++ client logs a warning line per retry
+    while it fails to reach or authenticate with a cluster; alternas reports the outcome once instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _join_error(address: str, error: Exception, ray_log: str) -> str:
+    """One message for a failed join: a refused token gets its own fix, anything else Ray's reason."""
+    if "InvalidAuthToken" in ray_log or "Unauthenticated" in ray_log:
+        present = os.environ.get("RAY_AUTH_MODE") == "token"
+        return (
+            f"cannot join the Ray cluster at `{address}` (--address / RAY_ADDRESS): it requires token "
+            + ("authentication and refused this machine's token; " if present else "authentication; set RAY_AUTH_MODE=token and ")
+            + "give its token (RAY_AUTH_TOKEN=<token>, RAY_AUTH_TOKEN_PATH=<file> or ~/.ray/auth_token; "
+            "`ray get-auth-token` on the head node prints it)"
+        )
+    return (
+        f"cannot join the Ray cluster at `{address}` (--address / RAY_ADDRESS): {error}. A cluster with token "
+        "authentication also needs RAY_AUTH_MODE=token and its token here (RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+    )
 
 
 def _probe(address: str) -> None:

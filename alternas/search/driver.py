@@ -38,6 +38,7 @@ from .progress import ProgressCallback, SearchDisplay
 from .searcher import make_searcher
 from .state import SearchState
 from .storage import atomic_local_filesystem
+from .tracking import tracking_callbacks
 from .trainable import run_trial
 
 __all__ = ["SearchResult", "search"]
@@ -139,7 +140,7 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(recipe),
+            search_alg=make_searcher(recipe, layout.study_file),
             num_samples=recipe.planned_trials(),
             max_concurrent_trials=settings.max_concurrent_trials,
             time_budget_s=settings.time_limit_s,
@@ -150,7 +151,7 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
             storage_path=str(layout.root),
             storage_filesystem=storage,
             verbose=0,
-            callbacks=[ProgressCallback()],
+            callbacks=[ProgressCallback(), *tracking_callbacks(recipe)],
             failure_config=tune.FailureConfig(max_failures=settings.max_retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -11,6 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Dimension, Recipe
 from ..recipe.schema import numeric_field_type
 from .objectives import CONSTRAINT_METRIC, Objectives
+from .study_file import write_study_file
 
 __all__ = ["AlterSearch", "SEED_KEY", "make_searcher", "optuna_space"]
 
@@ -58,7 +60,8 @@ class AlterSearch(OptunaSearch):
     number, so a search is reproducible), and before a finished trial is told to the study it attaches
     the trial's budget constraint (``budget_constraint`` of its last result), so that samplers and
     ``study.best_trials`` treat over-budget trials as infeasible. A trial that ended without its
-    objectives (it diverged) is told as failed.
+    objectives (it diverged) is told as failed. After each trial ends, the study is copied to
+    ``study_file`` (see :mod:`alternas.search.study_file`).
 
     Args:
         space: Optuna distributions by parameter name.
@@ -66,6 +69,8 @@ class AlterSearch(OptunaSearch):
         sampler: the Optuna sampler.
         base_seed: seed of the first trial.
         points_to_evaluate: points (every parameter) the study evaluates before sampling.
+        study_file: where the study's journal copy goes (``None``: nowhere).
+        study_name: the copy's study name.
     """
 
     def __init__(
@@ -75,6 +80,8 @@ class AlterSearch(OptunaSearch):
         sampler: optuna.samplers.BaseSampler,
         base_seed: int,
         points_to_evaluate: list[dict[str, Any]] | None = None,
+        study_file: Path | None = None,
+        study_name: str = "alternas",
     ) -> None:
         super().__init__(
             space=space,
@@ -84,6 +91,8 @@ class AlterSearch(OptunaSearch):
             points_to_evaluate=points_to_evaluate,
         )
         self._base_seed = base_seed
+        self._study_file = study_file
+        self._study_name = study_name
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
@@ -100,13 +109,22 @@ class AlterSearch(OptunaSearch):
         if trial_id not in self._completed_trials and not error and CONSTRAINT_METRIC in result:
             trial.set_constraint(_CONSTRAINT_NAME, float(result[CONSTRAINT_METRIC]))
         super().on_trial_complete(trial_id, result=result, error=error)
+        if self._study_file is not None:
+            write_study_file(self._ot_study, self._study_file, self._study_name)
 
 
-def make_searcher(recipe: Recipe) -> AlterSearch:
-    """The searcher a recipe's ``search`` section asks for (nsga2, tpe or grid)."""
+def make_searcher(recipe: Recipe, study_file: Path | None = None) -> AlterSearch:
+    """The searcher a recipe's ``search`` section asks for (nsga2, tpe or grid); its study is copied to
+    ``study_file`` (under the recipe's name) after each trial."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is alternas' to show
     space = optuna_space(recipe)
     settings = recipe.search
     return AlterSearch(
-        space, Objectives.from_recipe(recipe), _sampler(recipe, space), settings.seed, settings.initial_points
+        space,
+        Objectives.from_recipe(recipe),
+        _sampler(recipe, space),
+        settings.seed,
+        settings.initial_points,
+        study_file=study_file,
+        study_name=recipe.name,
     )

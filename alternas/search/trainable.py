@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
+import ray
 from ray import tune
 
 from ..api import train_alter
@@ -62,6 +64,8 @@ def run_trial(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
         attempts=previous.attempts + 1 if previous is not None else 1,
         started_at=previous.started_at if previous is not None else time.time(),
         resumed_from_step=previous.resumed_from_step if previous is not None else None,
+        node_id=ray.get_runtime_context().get_node_id(),
+        hostname=socket.gethostname(),
     )
     with _trial_log(trial_dir / "trial.log"), contextlib.ExitStack() as stack:
         resume_from, step = _resume_point(trial_dir, stack)
