@@ -21,7 +21,8 @@ import psutil
 import pytest
 import yaml
 
-from alternas.report import LOWER_IS_BETTER, write_report
+from alternas.metrics import LOWER_IS_BETTER
+from alternas.report import write_report
 from alternas.rundir import SearchRunDir
 from alternas.search import search
 

@@ -8,7 +8,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..report import LOWER_IS_BETTER
+from ..metrics import lower_is_better
 from .inspection import RecipeInspection
 from .schema import Recipe
 from .space import EXPERTS_PARAM, STEPS_PARAM
@@ -45,7 +45,7 @@ def _overview(inspection: RecipeInspection) -> Table:
     recipe, architecture = inspection.recipe, inspection.architecture
     search = recipe.search
     grid = recipe.space.grid_size(recipe.eval.steps)
-    direction = "lower" if recipe.report.quality_metric in LOWER_IS_BETTER else "higher"
+    direction = "lower" if lower_is_better(recipe.report.quality_metric) else "higher"
     table = Table.grid(padding=(0, 2))
     rows = [
         ("recipe", f"{recipe.name} ({inspection.origin})"),

@@ -16,7 +16,8 @@ from ..pareto import knee_index, pareto_front
 from .baseline import BASELINE_FILE, Baseline, read_baseline
 from .build import Report, build_report
 from .terminal import print_report, report_renderable
-from .trials import LOWER_IS_BETTER, TeacherReference, TrialEntry, read_report_config
+from ..metrics import LOWER_IS_BETTER
+from .trials import TeacherReference, TrialEntry, read_report_config
 from .winner import WINNER_RULES, WinnerChoice, WinnerRule, choose_winner
 from .write import REPORT_FILES, write_report
 

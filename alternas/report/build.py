@@ -10,11 +10,11 @@ from typing import Any
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
+from ..metrics import QUALITY_METRICS, lower_is_better
 from ..pareto import trial_front
 from .baseline import Baseline, read_baseline
 from .protocol import describe_protocol
 from .trials import (
-    LOWER_IS_BETTER,
     UNREADABLE,
     TeacherReference,
     TrialEntry,
@@ -63,7 +63,7 @@ class Report:
     @property
     def lower_is_better(self) -> bool:
         """Whether a lower value of the quality metric is better."""
-        return self.config.quality_metric in LOWER_IS_BETTER
+        return lower_is_better(self.config.quality_metric)
 
     def entry(self, trial_id: str) -> TrialEntry:
         """The entry of one trial."""
@@ -207,13 +207,13 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
     finished = [e for e in entries if e.status == "finished" and e.plan is not None]
     if all(e.quality is None for e in finished):
         measured = sorted(
-            {k for e in finished for k in e.metrics if k in ("fid", "accuracy", "psnr", "ssim", "clip")}
+            {k for e in finished for k in e.metrics if k in QUALITY_METRICS}
         )
         raise ConfigError(
             f"`report.quality_metric` is `{metric}`, but no trial measured it (measured: "
             f"{', '.join(measured) or 'none'}); set `report.quality_metric` to one of those"
         )
-    lower = metric in LOWER_IS_BETTER
+    lower = lower_is_better(metric)
     eligible = [e for e in entries if e.eligible]
     front = trial_front(entries, lambda e: e.quality, lambda e: e.macs, lower)
     front_ids = [e.trial_id for e in front]

@@ -21,7 +21,8 @@ from .._atomic import atomic_path
 from ..api import RUN_FILES
 from .build import Report
 from .formatting import macs_scale
-from .trials import TrialEntry, quality_label
+from ..metrics import quality_label
+from .trials import TrialEntry
 
 logger = logging.getLogger(__name__)
 

@@ -19,22 +19,14 @@ from ..plan import ExpertPlan
 from ..rundir import SearchRunDir
 
 __all__ = [
-    "LOWER_IS_BETTER",
     "TrialRole",
     "TrialEntry",
     "TeacherReference",
-    "quality_label",
-    "metric_name",
     "teacher_quality",
     "read_report_config",
     "read_trials",
     "teacher_references",
 ]
-
-#: quality metrics where a lower value is better (every other one: higher is better)
-LOWER_IS_BETTER = frozenset({"fid"})
-
-_LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "SSIM", "clip": "CLIP score"}
 
 #: where a trial stands in the report
 TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
@@ -46,17 +38,6 @@ _NUMERIC_METRICS = frozenset(
 
 #: status of a trial whose ``trial.json`` cannot be read (reported with failed trials, never the winner)
 UNREADABLE = "unreadable"
-
-
-def metric_name(metric: str) -> str:
-    """Display name of a quality metric, e.g. ``"FID"``."""
-    return _LABELS.get(metric, metric)
-
-
-def quality_label(metric: str) -> str:
-    """Display name of a quality metric with its direction, e.g. ``"FID (lower is better)"``."""
-    direction = "lower" if metric in LOWER_IS_BETTER else "higher"
-    return f"{_LABELS.get(metric, metric)} ({direction} is better)"
 
 
 def teacher_quality(metrics: dict[str, Any], metric: str) -> float | None:

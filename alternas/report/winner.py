@@ -16,10 +16,11 @@ from typing import ClassVar
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
+from ..metrics import lower_is_better
+from ..pareto import knee_index
 from .baseline import Baseline
 from .formatting import format_macs
-from ..pareto import knee_index
-from .trials import LOWER_IS_BETTER, TrialEntry, teacher_quality
+from .trials import TrialEntry, teacher_quality
 
 __all__ = [
     "WinnerChoice",
@@ -64,7 +65,7 @@ class WinnerRule(ABC):
     def __init__(self, config: ReportConfig) -> None:
         self.config = config
         self.metric = config.quality_metric
-        self.lower_is_better = config.quality_metric in LOWER_IS_BETTER
+        self.lower_is_better = lower_is_better(config.quality_metric)
 
     @abstractmethod
     def select(

@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..metrics import lower_is_better
 from ..pareto import trial_front
 from ..recipe import Recipe
-from ..report import LOWER_IS_BETTER
 from ..rundir import TrialRecord
 
 __all__ = ["Objectives", "MACS_METRIC", "OVER_BUDGET_METRIC", "BUDGET_METRIC", "CONSTRAINT_METRIC"]
@@ -48,7 +48,7 @@ class Objectives:
     @property
     def lower_is_better(self) -> bool:
         """Whether a lower quality value is better."""
-        return self.quality_metric in LOWER_IS_BETTER
+        return lower_is_better(self.quality_metric)
 
     @property
     def metrics(self) -> list[str]:
