@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._atomic import atomic_write_text
 from ._readers import read_model
 from .macs import CostProfile
-from .routing import intervals_per_expert, routing_intervals
+from .routing import RoutingTable, routing_intervals
 from .units import UnitSpec
 
 __all__ = ["ExpertPlan", "ExpertInfo", "UnitInfo", "Interval", "SamplerRouting", "MacsSummary"]
@@ -103,6 +103,14 @@ class ExpertPlan(_Model):
             raise ValueError("must name the backbone's `class_name` (e.g. UNet2DConditionModel)")
         return backbone
 
+    @model_validator(mode="after")
+    def _routes_every_timestep(self) -> ExpertPlan:
+        try:
+            self.routing_table()
+        except ValueError as error:
+            raise ValueError(f"`train_routing` {error}") from error
+        return self
+
     @classmethod
     def build(
         cls,
@@ -133,9 +141,9 @@ class ExpertPlan(_Model):
             provenance: seed, config hash, versions...
         """
         keep = keep.detach().float().cpu()
-        assignment = assignment.detach().long().cpu()
+        table = RoutingTable(assignment, num_experts=keep.shape[0])
         expert_macs = costs.macs(keep)  # (N_e,)
-        step_experts = [int(assignment[t]) for t in sampler_timesteps]
+        step_experts = table.lookup(sampler_timesteps).tolist()
         step_macs = [float(expert_macs[e]) for e in step_experts]
         mean_per_step = sum(step_macs) / len(step_macs)
         factor = 2.0 if guidance else 1.0
@@ -151,16 +159,13 @@ class ExpertPlan(_Model):
             )
             for e in range(keep.shape[0])
         ]
-        train_order = list(range(len(assignment) - 1, -1, -1))
         return cls(
             backbone=backbone,
             routing_mode=routing_mode,
-            num_train_timesteps=len(assignment),
+            num_train_timesteps=table.num_train_timesteps,
             units=[UnitInfo(name=u.name, kind=u.kind, macs=m) for u, m in zip(units, costs.unit_macs)],
             experts=experts,
-            train_routing=[
-                Interval(**i) for i in routing_intervals(train_order, [int(assignment[t]) for t in train_order])
-            ],
+            train_routing=[Interval(**i) for i in table.to_intervals()],
             sampler=SamplerRouting(
                 scheduler=sampler_name,
                 steps=len(sampler_timesteps),
@@ -199,17 +204,22 @@ class ExpertPlan(_Model):
                 keep[expert.index, index[name]] = 1.0
         return keep
 
+    def routing_table(self) -> RoutingTable:
+        """The expert of every training timestep, from ``train_routing``.
+
+        Raises:
+            ValueError: ``train_routing`` does not cover ``0 .. num_train_timesteps - 1`` exactly once.
+        """
+        intervals = [interval.model_dump() for interval in self.train_routing]
+        return RoutingTable.from_intervals(intervals, len(self.experts), self.num_train_timesteps)
+
     def assignment(self) -> torch.Tensor:
         """Expert of every training timestep ``0..T-1``, shape ``(T,)`` long."""
-        table = torch.full((self.num_train_timesteps,), -1, dtype=torch.long)
-        for interval in self.train_routing:
-            low, high = sorted((interval.first, interval.last))
-            table[low : high + 1] = interval.expert
-        return table
+        return self.routing_table().experts
 
     def intervals_per_expert(self) -> list[int]:
         """Contiguous intervals of training timesteps each expert serves (1 = one interval)."""
-        return intervals_per_expert(self.assignment(), len(self.experts))
+        return self.routing_table().intervals_per_expert()
 
     def experts_in_use(self) -> int:
         """Number of distinct experts the sampler's steps use."""

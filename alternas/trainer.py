@@ -33,7 +33,6 @@ from .backbones import adapter_for
 from .bundle import ModelBundle
 from .config import RunConfig
 from .data.training_set import TrainingSet
-from .evaluation.sampling import sampler_timesteps
 from .exceptions import CheckpointError, TrainingDiverged
 from .features import FeatureRecorder
 from .gating import GateController
@@ -41,7 +40,8 @@ from .hypernet import HyperNetwork
 from .losses import BackboneLoss, balance_loss, budget_loss
 from .macs import CostProfile, profile_costs
 from .plan import ExpertPlan
-from .routing import intervals_per_expert, manual_assignment
+from .routing import RoutingTable, manual_assignment
+from .schedulers import sampler_timesteps
 from .units import select_units
 
 __all__ = ["AlterTrainer", "TrainerCallback", "resolve_device"]
@@ -363,9 +363,9 @@ class AlterTrainer:
             self.keep, self.assignment = self.hypernet.harden(self.time_features)  # (3)
 
         metrics["macs_share_hard"] = self.hard_share()
-        metrics["experts_in_use"] = float(len(set(self.assignment[self._sampler_index].tolist())))
-        intervals = intervals_per_expert(self.assignment, self.hypernet.num_experts)
-        metrics["routing_intervals_max"] = float(max(intervals))
+        table = RoutingTable(self.assignment, self.hypernet.num_experts)
+        metrics["experts_in_use"] = float(len(table.lookup(self.sampler_timesteps).unique()))
+        metrics["routing_intervals_max"] = float(max(table.intervals_per_expert()))
         metrics["lr"] = self.backbone_schedule.get_last_lr()[0]
         self.step += 1
         return metrics

@@ -71,7 +71,7 @@ def in_memory_images(trial_dir, noise: torch.Tensor) -> torch.Tensor:
     adapter = adapter_for(backbone)
     units = {unit.name: unit for unit in adapter.discover_units()}
     gates = GateController(backbone, [units[name] for name in plan.unit_names])
-    predict = routed_predictor(adapter, gates, ExpertRouter(plan.keep_matrix(), plan.assignment()))
+    predict = routed_predictor(adapter, gates, ExpertRouter(plan.keep_matrix(), plan.routing_table()))
     return generate(
         predict,
         scheduler_name=plan.sampler.scheduler,

@@ -8,7 +8,7 @@ import torch
 from alternas.config import HypernetConfig
 from alternas.hypernet import HyperNetwork, gumbel_sigmoid, gumbel_softmax
 from alternas.losses import balance_loss, budget_loss
-from alternas.routing import intervals_per_expert, manual_assignment, routing_intervals
+from alternas.routing import RoutingTable, manual_assignment, routing_intervals
 
 
 def _hypernet(fixed=None, experts=4, units=16, seed=0, router="intervals"):
@@ -106,7 +106,7 @@ def test_interval_router_starts_as_equal_splits_and_stays_contiguous():
         with torch.no_grad():
             hypernet.router.width_logits.copy_(3 * torch.randn(4, generator=torch.Generator().manual_seed(seed)))
         _, assignment = hypernet.harden(features)
-        assert all(count <= 1 for count in intervals_per_expert(assignment, 4))
+        assert all(count <= 1 for count in RoutingTable(assignment, 4).intervals_per_expert())
         assert bool((assignment[1:] >= assignment[:-1]).all())
         probs = hypernet.router.probs()
         assert torch.allclose(probs.sum(-1), torch.ones(1000), atol=1e-6) and bool((probs >= 0).all())
@@ -139,4 +139,4 @@ def test_mlp_router_is_the_free_per_timestep_router():
 
 def test_intervals_per_expert_counts_runs():
     assignment = torch.tensor([0, 0, 1, 1, 0, 2, 2, 0])
-    assert intervals_per_expert(assignment, 4) == [3, 1, 1, 0]
+    assert RoutingTable(assignment, 4).intervals_per_expert() == [3, 1, 1, 0]

@@ -24,6 +24,7 @@ from alternas.images import save_image_grid
 from alternas.report import build_report, knee_index, pareto_front, report_renderable, write_report
 from alternas.routing import manual_assignment
 from alternas.rundir import SearchRunDir, TrialRecord
+from alternas.search import Objectives
 
 from .conftest import run_cli, tiny_unet_condition
 
@@ -217,6 +218,18 @@ def test_no_trial_within_tolerance_falls_back_to_the_best_quality(tmp_path):
     assert report.winner.trial_id == "x" and not report.winner.qualified
     assert "no feasible trial has fid within 15% of the teacher's" in report.winner.message
     assert "falling back to the front trial with the best fid" in report.winner.message
+
+
+def test_search_and_report_agree_on_the_front(tmp_path):
+    """``search.json`` (the search's objectives) and ``frontier.json`` (the report) hold one front, also
+    with a trial whose quality is NaN and one that is cheaper and better but infeasible."""
+    trials = {**TRIALS, "h": (0.1, float("nan"), 0.5, True)}
+    layout = fabricate_run(tmp_path / "run", trials=trials)
+    search_front = [r.trial_id for r in Objectives("fid", tolerance=0.15).front(layout.records())]
+    report = build_report(layout.root)
+    assert search_front == report.to_dict()["front"] == ["c", "b", "a"]  # to_dict() is frontier.json
+    roles = {entry.trial_id: entry.role for entry in report.entries}
+    assert roles["h"] == "unscored" and roles["e"] == "infeasible"
 
 
 def test_all_infeasible_means_no_winner_but_still_a_report(tmp_path):

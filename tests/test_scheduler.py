@@ -106,5 +106,8 @@ def test_a_search_with_mo_asha_stops_dominated_trials_at_the_rung(tmp_path):
             assert not (layout.trial_dir(record.trial_id) / "metrics.json").exists()
     assert {r.trial_id for r in result.front} <= {r.trial_id for r in result.records if r.status == "finished"}
     report = write_report(result.run_dir)
-    assert {e.trial_id for e in report.entries if e.status == "stopped"} == {
-        r.trial_id for r in result.records if r.status == "stopped"}
+    stopped = {r.trial_id for r in result.records if r.status == "stopped"}
+    assert {e.trial_id for e in report.entries if e.role == "stopped"} == stopped
+    markdown = (layout.root / "report.md").read_text()
+    section = markdown.split("## Stopped early at a rung (successive halving)")[1].split("## ")[0]
+    assert all(trial_id in section for trial_id in stopped)

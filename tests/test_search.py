@@ -21,7 +21,7 @@ import psutil
 import pytest
 import yaml
 
-from alternas.report import LOWER_IS_BETTER
+from alternas.report import LOWER_IS_BETTER, write_report
 from alternas.rundir import SearchRunDir
 from alternas.search import search
 
@@ -165,6 +165,8 @@ def test_search_end_to_end_through_ray(tmp_path):
     assert front and front == brute_force_front(result.records, "fid")
     state = json.loads(layout.search_file.read_text())
     assert set(state["front"]) == front and state["finished_trials"] == 4 and state["failed_trials"] == 4
+    write_report(result.run_dir)  # the report's front is the search's, in the same order (by MACs)
+    assert json.loads((layout.root / "frontier.json").read_text())["front"] == state["front"]
     assert yaml.safe_load(layout.recipe_file.read_text())["report"]["quality_metric"] == "fid"
 
 

@@ -8,18 +8,10 @@ from .evaluate import (
     measure_step_macs,
     quality_scores,
 )
+from ..routing import ExpertRouter
+from ..schedulers import SCHEDULERS, make_scheduler, sampler_timesteps
 from .quality import ClassConsistency, FrechetDistance, QualityMetric
-from .sampling import (
-    SCHEDULERS,
-    ExpertRouter,
-    Predictor,
-    denoise,
-    dense_predictor,
-    generate,
-    make_scheduler,
-    routed_predictor,
-    sampler_timesteps,
-)
+from .sampling import Predictor, denoise, dense_predictor, generate, routed_predictor
 
 __all__ = [
     "SCHEDULERS",

@@ -13,7 +13,8 @@ from ..bundle import ModelBundle
 from ..config import EvalConfig
 from ..macs import MacsConvention, count_macs
 from .quality import QualityMetric
-from .sampling import Predictor, denoise, generate, make_scheduler
+from ..schedulers import make_scheduler
+from .sampling import Predictor, denoise, generate
 
 __all__ = [
     "evaluation_noise",

@@ -6,75 +6,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-)
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from ..backbones.base import BackboneAdapter
 from ..gating import GateController
+from ..routing import ExpertRouter
+from ..schedulers import make_scheduler
 
 __all__ = [
-    "SCHEDULERS",
     "Predictor",
-    "ExpertRouter",
-    "make_scheduler",
-    "sampler_timesteps",
     "dense_predictor",
     "routed_predictor",
     "denoise",
     "generate",
 ]
 
-#: evaluation samplers by recipe name
-SCHEDULERS: dict[str, type[SchedulerMixin]] = {
-    "ddim": DDIMScheduler,
-    "dpm_solver": DPMSolverMultistepScheduler,
-    "euler": EulerDiscreteScheduler,
-    "ddpm": DDPMScheduler,
-}
-
 #: ``predict(sample (B, C, H, W), timestep (B,), condition kwargs) -> model output (B, C, H, W)``
 Predictor = Callable[[torch.Tensor, torch.Tensor, dict[str, Any]], torch.Tensor]
-
-
-def make_scheduler(name: str, train_scheduler_config: dict[str, Any]) -> SchedulerMixin:
-    """An evaluation scheduler sharing the training noise schedule (betas, prediction type)."""
-    return SCHEDULERS[name].from_config(train_scheduler_config)
-
-
-def sampler_timesteps(name: str, train_scheduler_config: dict[str, Any], steps: int) -> list[int]:
-    """The training timesteps a sampler visits at ``steps`` steps, in visiting order."""
-    scheduler = make_scheduler(name, train_scheduler_config)
-    scheduler.set_timesteps(steps)
-    last = int(train_scheduler_config.get("num_train_timesteps", 1000)) - 1
-    return [min(max(int(round(float(t))), 0), last) for t in scheduler.timesteps]
-
-
-class ExpertRouter:
-    """Maps a timestep to the keep mask of the expert that serves it.
-
-    Args:
-        keep (`torch.Tensor` of shape `(N_e, N_L)`): 0/1 keep matrix.
-        assignment (`torch.Tensor` of shape `(T,)`): expert of each training timestep.
-    """
-
-    def __init__(self, keep: torch.Tensor, assignment: torch.Tensor) -> None:
-        self.keep = keep.float()
-        self.assignment = assignment.long()
-
-    def expert_for(self, timestep: float | int | torch.Tensor) -> int:
-        """Expert index serving ``timestep`` (rounded and clamped to the training schedule)."""
-        value = float(timestep.flatten()[0]) if isinstance(timestep, torch.Tensor) else float(timestep)
-        index = min(max(int(round(value)), 0), len(self.assignment) - 1)
-        return int(self.assignment[index])
-
-    def mask_for(self, timestep: float | int | torch.Tensor) -> torch.Tensor:
-        """Keep mask of shape ``(N_L,)`` for ``timestep``."""
-        return self.keep[self.expert_for(timestep)]
 
 
 def dense_predictor(adapter: BackboneAdapter) -> Predictor:
@@ -83,10 +31,10 @@ def dense_predictor(adapter: BackboneAdapter) -> Predictor:
 
 
 def routed_predictor(adapter: BackboneAdapter, gates: GateController, router: ExpertRouter) -> Predictor:
-    """The backbone running, at each call, only the units of the expert serving the call's timestep."""
+    """The backbone running, at each call, only the units of the expert serving each sample's timestep."""
 
     def predict(sample: torch.Tensor, timestep: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
-        with gates.apply(router.mask_for(timestep), mode="hard"):
+        with gates.apply(router.masks_for(timestep), mode="hard"):
             return adapter.predict(sample, timestep, condition)
 
     return predict
@@ -151,7 +99,7 @@ def generate(
 
     Args:
         predict: the model.
-        scheduler_name: key of :data:`SCHEDULERS`.
+        scheduler_name: key of :data:`~alternas.schedulers.SCHEDULERS`.
         train_scheduler_config: the training noise schedule.
         steps: sampler steps.
         noise (`torch.Tensor` of shape `(N, C, H, W)`): one noise tensor per image, on the model device.

@@ -6,11 +6,11 @@ from typing import Any
 
 import torch
 
-from ..routing import intervals_per_expert
+from ..routing import ExpertRouter, RoutingTable
 from ..trainer import AlterTrainer
 from .evaluate import generate_for_eval, image_similarity, measure_latencies, measure_step_macs, quality_scores
 from .reference import evaluation_inputs, teacher_reference
-from .sampling import ExpertRouter, Predictor, dense_predictor, routed_predictor
+from .sampling import Predictor, dense_predictor, routed_predictor
 
 __all__ = ["evaluate_trial", "probe_trial"]
 
@@ -64,8 +64,8 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
         macs_share=sum(expert_macs) / sum(teacher_macs),
         generation_macs=sum(expert_macs) * factor,
         latency_s=expert_latency,
-        experts_in_use=len(set(router.expert_for(t) for t in trainer.sampler_timesteps)),
-        routing_intervals_max=max(intervals_per_expert(trainer.assignment, trainer.hypernet.num_experts)),
+        experts_in_use=len(router.table.lookup(trainer.sampler_timesteps).unique()),
+        routing_intervals_max=max(router.table.intervals_per_expert()),
     )
     metrics.update({f"teacher_{k}": v for k, v in teacher_quality.items()})
     metrics.update(
@@ -100,7 +100,7 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> dict[str, float]:
     shape = trainer.training_set.sample_shape
     inputs = evaluation_inputs(bundle, trainer.config, shape, device)
     noise, conditions = inputs.noise[:num_samples], inputs.conditions[:num_samples]
-    router, routed, teacher = _predictors(trainer)
+    _, routed, teacher = _predictors(trainer)
     convention = trainer.costs.convention
     rng = torch.get_rng_state()
     try:
@@ -120,5 +120,5 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> dict[str, float]:
 
 def _predictors(trainer: AlterTrainer) -> tuple[ExpertRouter, Predictor, Predictor]:
     """The experts' router (current hard masks and routing), the routed experts and the dense teacher."""
-    router = ExpertRouter(trainer.keep.cpu(), trainer.assignment.cpu())
+    router = ExpertRouter(trainer.keep, RoutingTable(trainer.assignment, trainer.hypernet.num_experts))
     return router, routed_predictor(trainer.adapter, trainer.gates, router), dense_predictor(trainer.teacher_adapter)

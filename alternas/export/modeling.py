@@ -32,6 +32,7 @@ from ..backbones import adapter_for
 from ..exceptions import BackboneError, CheckpointError
 from ..gating import GateController
 from ..plan import ExpertPlan
+from ..routing import ExpertRouter, RoutingTable
 
 __all__ = [
     "EXPERT_CONFIG_FIELDS",
@@ -46,9 +47,6 @@ __all__ = [
 ]
 
 #: the config fields a routed model adds to its base model's config
-#: most training timesteps an expert config may route (diffusion models use about 1000)
-MAX_TRAIN_TIMESTEPS = 100_000
-
 EXPERT_CONFIG_FIELDS = ("expert_units", "expert_keep", "expert_timesteps")
 
 
@@ -56,8 +54,7 @@ class RoutedExpertsMixin:
     """Temporal-expert routing for a diffusers backbone; mixed in before the backbone class."""
 
     _expert_gates: GateController | None
-    _expert_keep: torch.Tensor | None  # (N_e, N_L) float32, CPU
-    _expert_table: torch.Tensor | None  # (T,) long, CPU: expert of every training timestep
+    _expert_router: ExpertRouter | None  # keep matrix (N_e, N_L) and routing table, CPU
 
     def _install_experts(
         self,
@@ -66,7 +63,7 @@ class RoutedExpertsMixin:
         timesteps: Sequence[dict[str, int]] | None,
     ) -> None:
         """Validate the ``expert_*`` config fields and gate the named units (see the module docstring)."""
-        self._expert_gates = self._expert_keep = self._expert_table = None
+        self._expert_gates = self._expert_router = None
         given = [value is not None for value in (units, keep, timesteps)]
         if not any(given):
             return
@@ -96,72 +93,35 @@ class RoutedExpertsMixin:
                 f"`expert_keep` must be one row of {len(units)} zeros/ones per expert, got shape "
                 f"{tuple(keep_matrix.shape)}"
             )
-        self._expert_table = _timestep_table(timesteps, num_experts=keep_matrix.shape[0])
-        self._expert_keep = keep_matrix
+        try:
+            table = RoutingTable.from_intervals(timesteps, num_experts=keep_matrix.shape[0])
+        except ValueError as error:
+            raise CheckpointError(f"`expert_timesteps` {error}") from error
+        self._expert_router = ExpertRouter(keep_matrix, table)
         self._expert_gates = GateController(self, [available[unit] for unit in units])
 
     @property
     def num_experts(self) -> int:
         """Number of experts (1 for the dense model)."""
-        return 1 if self._expert_keep is None else self._expert_keep.shape[0]
+        return 1 if self._expert_router is None else self._expert_router.table.num_experts
 
     def expert_for_timestep(self, timestep: float | int | torch.Tensor) -> torch.Tensor:
         """Expert of each timestep: a scalar or ``(B,)`` tensor -> long tensor of the same numel.
 
         Timesteps are rounded to the nearest training timestep and clamped to ``[0, T-1]``.
         """
-        values = torch.as_tensor(timestep).detach().flatten().float().cpu()
-        if self._expert_table is None:
-            return torch.zeros(values.shape, dtype=torch.long)
-        index = values.round().long().clamp(0, len(self._expert_table) - 1)
-        return self._expert_table[index]
+        if self._expert_router is None:
+            return torch.zeros(torch.as_tensor(timestep).numel(), dtype=torch.long)
+        return self._expert_router.table.lookup(timestep)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The base model's ``forward``, running only the units of the expert(s) serving ``timestep``."""
         if self._expert_gates is None:
             return super().forward(*args, **kwargs)
         timestep = kwargs["timestep"] if "timestep" in kwargs else args[1]
-        experts = self.expert_for_timestep(timestep)  # (1,) or (B,)
-        if bool((experts == experts[0]).all()):
-            masks = self._expert_keep[experts[0]]  # (N_L,)
-        else:
-            masks = self._expert_keep[experts]  # (B, N_L): per-sample routing
+        masks = self._expert_router.masks_for(timestep)  # (N_L,), or (B, N_L) for per-sample routing
         with self._expert_gates.apply(masks, mode="hard"):
             return super().forward(*args, **kwargs)
-
-
-def _timestep_table(intervals: Sequence[dict[str, int]], num_experts: int) -> torch.Tensor:
-    """Expert of every training timestep from intervals that cover ``0 .. T-1`` once, shape ``(T,)``."""
-    try:
-        spans = [(sorted((int(i["first"]), int(i["last"]))), int(i["expert"])) for i in intervals]
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(
-            f"`expert_timesteps` must be a list of {{expert, first, last}} intervals: {error}"
-        ) from error
-    if not spans:
-        raise CheckpointError("`expert_timesteps` is empty; it must cover every training timestep")
-    length = max(high for (_, high), _ in spans) + 1
-    if length > MAX_TRAIN_TIMESTEPS:  # checked before the table is allocated
-        raise CheckpointError(
-            f"`expert_timesteps` reaches timestep {length - 1}; a model has at most {MAX_TRAIN_TIMESTEPS} "
-            "training timesteps (the expert config is damaged)"
-        )
-    table = torch.full((length,), -1, dtype=torch.long)
-    for (low, high), expert in spans:
-        if not 0 <= expert < num_experts:
-            raise CheckpointError(
-                f"`expert_timesteps` routes to expert {expert}, but `expert_keep` has {num_experts} experts"
-            )
-        if low < 0 or bool((table[low : high + 1] >= 0).any()):
-            raise CheckpointError(f"`expert_timesteps` interval [{low}, {high}] overlaps another one")
-        table[low : high + 1] = expert
-    missing = (table < 0).nonzero().flatten()
-    if len(missing):
-        raise CheckpointError(
-            f"`expert_timesteps` leaves {len(missing)} training timesteps without an expert "
-            f"(first: {int(missing[0])}); the intervals must cover 0..{length - 1}"
-        )
-    return table
 
 
 def _routed_init(base: type[nn.Module]) -> Callable[..., None]:

@@ -219,7 +219,7 @@ def _build_pipeline(
     plan: ExpertPlan, routed: nn.Module, component: str, config: RunConfig
 ) -> DiffusionPipeline | None:
     """The pipeline to save around ``routed``, or ``None`` when the backbone did not come with one."""
-    from ..evaluation.sampling import make_scheduler
+    from ..schedulers import make_scheduler
 
     if config.model.backbone == "builtin:digits":
         from ..bundle import load_bundle

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._atomic import atomic_write_text
 from ..evaluation.baseline import BaselinePoint
-from .front import dominates, pareto_front
+from ..pareto import dominates, pareto_front
 from .trials import metric_name
 
 __all__ = ["BASELINE_FILE", "Baseline", "read_baseline", "write_baseline"]

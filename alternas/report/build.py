@@ -10,8 +10,8 @@ from typing import Any
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
+from ..pareto import trial_front
 from .baseline import Baseline, read_baseline
-from .front import pareto_front
 from .protocol import describe_protocol
 from .trials import (
     LOWER_IS_BETTER,
@@ -215,8 +215,9 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
         )
     lower = metric in LOWER_IS_BETTER
     eligible = [e for e in entries if e.eligible]
-    front_ids = _front_ids(eligible, "macs", lower)
-    latency_ids = _front_ids(eligible, "latency_s", lower)
+    front = trial_front(entries, lambda e: e.quality, lambda e: e.macs, lower)
+    front_ids = [e.trial_id for e in front]
+    latency_ids = [e.trial_id for e in trial_front(eligible, lambda e: e.quality, lambda e: e.latency_s, lower)]
     baseline = read_baseline(run_dir)
     if baseline is not None and not baseline.scored(metric):
         baseline = None  # PSNR/SSIM compare with the teacher: the dense model has no value of its own
@@ -227,8 +228,6 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
             point = baseline.dominator(entry.macs, entry.quality, metric, lower)
             entry.beyond_baseline = point is None
             entry.dominated_by = None if point is None else point.steps
-    by_id = {e.trial_id: e for e in entries}
-    front = [by_id[i] for i in front_ids]
     return Report(
         run_dir=run_dir,
         config=config,
@@ -243,15 +242,11 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
     )
 
 
-def _front_ids(eligible: list[TrialEntry], cost: str, lower_is_better: bool) -> list[str]:
-    costs = [getattr(e, cost) for e in eligible]
-    indices = pareto_front(costs, [e.quality for e in eligible], lower_is_better)
-    return [eligible[i].trial_id for i in indices]
-
-
 def _role(entry: TrialEntry, front: list[str]) -> str:
     if entry.status in ("failed", UNREADABLE):
         return "failed"
+    if entry.status == "stopped":
+        return "stopped"
     if entry.status != "finished":
         return "unfinished"
     if not entry.scored:

@@ -14,6 +14,7 @@ from .._readers import read_json, read_model, read_yaml, short
 from ..api import RUN_FILES
 from ..config import ReportConfig, RunConfig
 from ..exceptions import CheckpointError, ConfigError
+from .. import pareto
 from ..plan import ExpertPlan
 from ..rundir import SearchRunDir
 
@@ -36,7 +37,7 @@ LOWER_IS_BETTER = frozenset({"fid"})
 _LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "SSIM", "clip": "CLIP score"}
 
 #: where a trial stands in the report
-TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
+TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "stopped", "unfinished"]
 
 #: metrics the report computes with (when present they must be numbers)
 _NUMERIC_METRICS = frozenset(
@@ -117,17 +118,13 @@ class TrialEntry:
 
     @property
     def scored(self) -> bool:
-        """Finished, with a plan, the quality metric, MACs and latency."""
-        return (
-            self.status == "finished"
-            and self.plan is not None
-            and None not in (self.quality, self.macs, self.latency_s)
-        )
+        """Finished, with a plan, the quality metric and MACs."""
+        return self.status == "finished" and self.plan is not None and None not in (self.quality, self.macs)
 
     @property
     def eligible(self) -> bool:
-        """Scored and not judged infeasible: may stand on the front and win."""
-        return self.scored and self.feasible is not False
+        """May stand on the front and win (:func:`~alternas.pareto.eligible`)."""
+        return pareto.eligible(self, self.quality, self.macs)
 
     @property
     def protocol_key(self) -> tuple[str, int, float]:

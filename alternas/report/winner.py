@@ -18,7 +18,7 @@ from ..config import ReportConfig
 from ..exceptions import ConfigError
 from .baseline import Baseline
 from .formatting import format_macs
-from .front import knee_index
+from ..pareto import knee_index
 from .trials import LOWER_IS_BETTER, TrialEntry, teacher_quality
 
 __all__ = [

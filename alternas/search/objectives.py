@@ -7,13 +7,13 @@ is told through an Optuna constraint, and :meth:`Objectives.front` leaves them o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..pareto import trial_front
 from ..recipe import Recipe
-from ..report import LOWER_IS_BETTER, pareto_front
+from ..report import LOWER_IS_BETTER
 from ..rundir import TrialRecord
 
 __all__ = ["Objectives", "MACS_METRIC", "OVER_BUDGET_METRIC", "BUDGET_METRIC", "CONSTRAINT_METRIC"]
@@ -75,22 +75,9 @@ class Objectives:
         return {BUDGET_METRIC: budget, OVER_BUDGET_METRIC: over, CONSTRAINT_METRIC: over - self.tolerance}
 
     def front(self, records: Sequence[TrialRecord]) -> list[TrialRecord]:
-        """The finished, feasible, scored trials no other such trial dominates, by increasing MACs."""
-        scored = [
-            r
-            for r in records
-            if r.status == "finished"
-            and r.feasible is not False
-            and _finite(r.metrics.get(self.quality_metric))
-            and _finite(r.metrics.get(MACS_METRIC))
-        ]
-        indices = pareto_front(
-            [float(r.metrics[MACS_METRIC]) for r in scored],
-            [float(r.metrics[self.quality_metric]) for r in scored],
+        """The trials on the quality-vs-generation-MACs front (:func:`~alternas.pareto.trial_front`), by
+        increasing MACs."""
+        return trial_front(
+            records, lambda r: r.metrics.get(self.quality_metric), lambda r: r.metrics.get(MACS_METRIC),
             self.lower_is_better,
         )
-        return [scored[i] for i in indices]
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)

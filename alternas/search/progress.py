@@ -8,7 +8,6 @@ experiment and unpickles them on resume, so the callback must not own the termin
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe, format_macs
-from ..report import pareto_front
+from ..pareto import trial_front
 from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
 from .objectives import MACS_METRIC, Objectives
@@ -202,10 +201,8 @@ class SearchDisplay:
         return f"{self.objectives.quality_metric} ({'min' if self.objectives.lower_is_better else 'max'})"
 
     def _front_ids(self, rows: list[_Row]) -> set[str]:
-        scored = [r for r in rows if r.status == "finished" and r.feasible is not False
-                  and r.quality is not None and r.macs is not None and math.isfinite(r.quality)]
-        indices = pareto_front([r.macs for r in scored], [r.quality for r in scored], self.objectives.lower_is_better)
-        return {scored[i].trial_id for i in indices}
+        front = trial_front(rows, lambda r: r.quality, lambda r: r.macs, self.objectives.lower_is_better)
+        return {r.trial_id for r in front}
 
     def _fraction(self) -> float:
         done = sum(row.fraction for row in self.rows.values())

@@ -1,10 +1,58 @@
-"""Pareto fronts of cost against quality, and the knee of a front."""
+"""Pareto fronts of cost against quality, which trials may stand on one, and the knee of a front.
+
+:func:`trial_front` is the one definition of a search's front, used by the search (``search.json``),
+its live display and the report (``frontier.json``): a trial is *eligible* when it finished, was not
+judged infeasible under the MACs constraints and has a finite quality and cost; infeasible trials
+never reach the front, whatever their numbers.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["dominates", "pareto_front", "knee_index"]
+__all__ = ["Judged", "dominates", "eligible", "pareto_front", "trial_front", "knee_index"]
+
+
+class Judged(Protocol):
+    """What :func:`eligible` reads of a trial besides its two numbers."""
+
+    status: str  # ``finished``, ``failed``, ``running``, ...
+    feasible: bool | None  # ``None``: not judged, counted as feasible
+
+
+_Trial = TypeVar("_Trial", bound=Judged)
+
+
+def eligible(trial: Judged, quality: Any, cost: Any) -> bool:
+    """Whether a trial may stand on a front: finished, not infeasible, finite quality and cost.
+
+    Args:
+        trial: its status and feasibility.
+        quality: its quality metric (``None`` or not a number: not measured).
+        cost: its cost, e.g. total generation MACs per image.
+    """
+    return trial.status == "finished" and trial.feasible is not False and _finite(quality) and _finite(cost)
+
+
+def trial_front(
+    trials: Sequence[_Trial],
+    quality: Callable[[_Trial], Any],
+    cost: Callable[[_Trial], Any],
+    lower_is_better: bool,
+) -> list[_Trial]:
+    """The :func:`eligible` trials no other eligible trial dominates, by increasing cost.
+
+    Args:
+        trials: the search's trials (any objects with ``status`` and ``feasible``).
+        quality: a trial's quality metric.
+        cost: a trial's cost (lower is better), e.g. total generation MACs per image.
+        lower_is_better: the direction of the quality metric (``True`` for FID).
+    """
+    scored = [t for t in trials if eligible(t, quality(t), cost(t))]
+    indices = pareto_front([float(cost(t)) for t in scored], [float(quality(t)) for t in scored], lower_is_better)
+    return [scored[i] for i in indices]
 
 
 def dominates(cost: float, quality: float, other_cost: float, other_quality: float, lower_is_better: bool) -> bool:
@@ -76,3 +124,7 @@ def knee_index(costs: Sequence[float], qualities: Sequence[float], lower_is_bett
     distances = {i: abs(dy * (x[i] - x[first]) - dx * (y[i] - y[first])) / norm for i in order[1:-1]}
     best = max(distances, key=lambda i: distances[i])
     return best if distances[best] > 1e-12 else None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
