@@ -27,7 +27,8 @@ from .exceptions import CheckpointError
 
 __all__ = ["TrialRecord", "SearchRunDir", "TrialStatus", "UnreadableTrial"]
 
-TrialStatus = Literal["pending", "running", "finished", "failed"]
+#: stopped: ended early by the successive-halving scheduler at a rung (its metrics are the rung's)
+TrialStatus = Literal["pending", "running", "finished", "failed", "stopped"]
 
 
 class TrialRecord(BaseModel):
@@ -90,6 +91,11 @@ class SearchRunDir:
     @property
     def ray_dir(self) -> Path:
         return self.root / "ray"
+
+    @property
+    def rungs_file(self) -> Path:
+        """Successive-halving decisions by rung (``search.scheduler: mo_asha``)."""
+        return self.root / "rungs.json"
 
     @property
     def study_file(self) -> Path:

@@ -21,6 +21,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -35,7 +36,10 @@ QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.ya
 
 
 def bench_search(
-    out_dir: str | Path, recipe_file: str | Path = QUICKSTART, num_trials: int | None = None
+    out_dir: str | Path,
+    recipe_file: str | Path = QUICKSTART,
+    num_trials: int | None = None,
+    search_updates: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the recipe's search into ``out_dir`` (started afresh) and measure its overhead.
 
@@ -43,14 +47,14 @@ def bench_search(
         out_dir: the run directory (replaced if it exists).
         recipe_file: the recipe to run.
         num_trials: override the recipe's ``search.num_trials`` (``None``: the recipe's).
+        search_updates: other ``search`` settings to override (e.g. ``{"scheduler": "mo_asha"}``).
 
     Returns:
         Wall time, per-trial compute, overhead share, the front and the report's time.
     """
     recipe = load_recipe(recipe_file)
-    search_settings = recipe.search
-    if num_trials is not None:
-        search_settings = search_settings.model_copy(update={"num_trials": num_trials})
+    updates = {**(search_updates or {}), **({"num_trials": num_trials} if num_trials is not None else {})}
+    search_settings = recipe.search.model_validate({**recipe.search.model_dump(), **updates})
     recipe = recipe.model_copy(update={"output_dir": str(out_dir), "search": search_settings})
     started = time.perf_counter()
     result = search(recipe, overwrite=True, console=Console(quiet=True))
@@ -68,6 +72,7 @@ def bench_search(
         "planned_trials": recipe.planned_trials(),
         "finished_trials": len(finished),
         "failed_trials": sum(r.status == "failed" for r in result.records),
+        "stopped_trials": sum(r.status == "stopped" for r in result.records),
         "max_concurrent_trials": slots,
         "cpus_per_trial": search_settings.cpus_per_trial,
         "search_wall_s": wall,
@@ -76,6 +81,10 @@ def bench_search(
         "trial_compute_s": compute,
         "sum_trial_compute_s": sum(compute.values()),
         "overhead_share": (slots * wall - sum(compute.values())) / (slots * wall),
+        "finished": [
+            {"trial_id": r.trial_id, "fid": r.metrics.get("fid"), "generation_macs": r.metrics.get("generation_macs")}
+            for r in finished
+        ],
         "front": [
             {
                 "trial_id": r.trial_id,

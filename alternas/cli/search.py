@@ -42,7 +42,8 @@ def search(
         sys.exit(130)
     state = result.state
     console.print(
-        f"{state.status}: {state.finished_trials} finished, {state.failed_trials} failed of "
+        f"{state.status}: {state.finished_trials} finished, {state.failed_trials} failed, "
+        f"{state.stopped_trials} stopped early of "
         f"{state.planned_trials} trials in {state.wall_seconds:.0f} s; run directory {result.run_dir}",
         highlight=False,
     )

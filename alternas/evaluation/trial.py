@@ -10,9 +10,9 @@ from ..routing import ExpertRouter, RoutingTable
 from ..trainer import AlterTrainer
 from .evaluate import generate_for_eval, image_similarity, measure_latencies, measure_step_macs, quality_scores
 from .reference import evaluation_inputs, teacher_reference
-from .sampling import dense_predictor, routed_predictor
+from .sampling import Predictor, dense_predictor, routed_predictor
 
-__all__ = ["evaluate_trial"]
+__all__ = ["evaluate_trial", "probe_trial"]
 
 
 def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -31,9 +31,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     inputs = evaluation_inputs(bundle, trainer.config, shape, device)
     noise, conditions = inputs.noise, inputs.conditions
 
-    router = ExpertRouter(trainer.keep, RoutingTable(trainer.assignment, trainer.hypernet.num_experts))
-    routed = routed_predictor(trainer.adapter, trainer.gates, router)
-    teacher = dense_predictor(trainer.teacher_adapter)
+    router, routed, teacher = _predictors(trainer)
     convention = trainer.costs.convention
 
     with trainer.evaluation_mode():
@@ -84,3 +82,43 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     )
     return metrics, {"experts": expert_images, "teacher": teacher_images}
 
+
+
+def probe_trial(trainer: AlterTrainer, num_samples: int) -> dict[str, float]:
+    """A cheap evaluation of the experts as they are now (a successive-halving rung).
+
+    The first ``num_samples`` of the evaluation noise and conditions (the same for every trial) are
+    sampled with the experts' current hard masks and routing; the torch random state is restored after,
+    so probing does not change the rest of the training.
+
+    Returns:
+        The quality metrics of those samples (``eval.metrics`` without ``psnr`` / ``ssim``), the measured
+        ``generation_macs`` and the dense teacher's ``teacher_generation_macs`` (MACs per sample).
+    """
+    config = trainer.config.eval
+    bundle, device = trainer.bundle, trainer.device
+    shape = trainer.training_set.sample_shape
+    inputs = evaluation_inputs(bundle, trainer.config, shape, device)
+    noise, conditions = inputs.noise[:num_samples], inputs.conditions[:num_samples]
+    _, routed, teacher = _predictors(trainer)
+    convention = trainer.costs.convention
+    rng = torch.get_rng_state()
+    try:
+        with trainer.evaluation_mode():
+            images = generate_for_eval(routed, bundle, config, noise, conditions)
+            metrics: dict[str, float] = quality_scores(inputs.metrics, images, conditions)
+            expert_macs = measure_step_macs(routed, bundle, config, shape, device, convention)
+            teacher_macs = measure_step_macs(teacher, bundle, config, shape, device, convention)
+    finally:
+        torch.set_rng_state(rng)
+    metrics.update(
+        generation_macs=sum(expert_macs) * inputs.macs_factor,
+        teacher_generation_macs=sum(teacher_macs) * inputs.macs_factor,
+    )
+    return metrics
+
+
+def _predictors(trainer: AlterTrainer) -> tuple[ExpertRouter, Predictor, Predictor]:
+    """The experts' router (current hard masks and routing), the routed experts and the dense teacher."""
+    router = ExpertRouter(trainer.keep, RoutingTable(trainer.assignment, trainer.hypernet.num_experts))
+    return router, routed_predictor(trainer.adapter, trainer.gates, router), dense_predictor(trainer.teacher_adapter)

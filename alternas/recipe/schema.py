@@ -96,6 +96,17 @@ class SearchSettings(BaseModel):
     max_retries: int = Field(
         1, ge=0, description="restarts of a failed trial from its last checkpoint before it counts as failed"
     )
+    scheduler: Literal["fifo", "mo_asha"] = Field(
+        "fifo",
+        description="fifo: every trial trains its full budget; mo_asha: multi-objective successive halving, "
+        "a trial reaching a rung (`rungs`) is scored on `rung_samples` samples and continues only if no "
+        "other trial at that rung dominates it (quality vs total MACs, infeasible last)",
+    )
+    rungs: list[float] = Field(
+        default_factory=lambda: [0.25, 0.5],
+        description="mo_asha: the rungs as shares of `train.steps`, increasing, each in (0, 1)",
+    )
+    rung_samples: int = Field(32, ge=2, description="mo_asha: samples of a rung's cheap evaluation (same noise)")
     tracking: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list,
         description="experiment trackers that log every trial's results through Ray Tune's logger callbacks: "
@@ -109,6 +120,14 @@ class SearchSettings(BaseModel):
         description="a trial is feasible when its measured generation MACs exceed its budget by at most "
         "this share (0.02 = 2%)",
     )
+
+
+    @field_validator("rungs")
+    @classmethod
+    def _increasing_shares(cls, rungs: list[float]) -> list[float]:
+        if any(not 0 < share < 1 for share in rungs) or rungs != sorted(set(rungs)):
+            raise ValueError("must be increasing shares of `train.steps`, each in (0, 1), e.g. [0.25, 0.5]")
+        return rungs
 
 
 class Recipe(BaseModel):

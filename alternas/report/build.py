@@ -245,6 +245,8 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
 def _role(entry: TrialEntry, front: list[str]) -> str:
     if entry.status in ("failed", UNREADABLE):
         return "failed"
+    if entry.status == "stopped":
+        return "stopped"
     if entry.status != "finished":
         return "unfinished"
     if not entry.scored:

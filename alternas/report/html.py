@@ -13,6 +13,7 @@ from .tables import (
     baseline_text,
     experts_table,
     problems_table,
+    stopped_table,
     routing_text,
     teachers_table,
     trials_table,
@@ -79,6 +80,9 @@ def render_html(report: Report, figures: dict[str, Path]) -> str:
         figure = figures.get(f"training-{entry.trial_id}")
         if figure is not None:
             parts.append(_image(figure, f"training curves of trial {entry.trial_id}"))
+    stopped = stopped_table(report)
+    if stopped[1]:
+        parts += ["<h2>Stopped early at a rung (successive halving)</h2>", _table(stopped)]
     problems = problems_table(report)
     if problems[1]:
         parts += ["<h2>Failed and unfinished trials</h2>", _table(problems)]

@@ -14,6 +14,7 @@ from .tables import (
     baseline_text,
     experts_table,
     problems_table,
+    stopped_table,
     routing_text,
     teachers_table,
     trials_table,
@@ -92,6 +93,9 @@ def render_markdown(report: Report, figures: dict[str, Path], base: Path) -> str
         for e in report.entries
         if f"training-{e.trial_id}" in figures
     ]
+    stopped = stopped_table(report)
+    if stopped[1]:
+        lines += ["## Stopped early at a rung (successive halving)", "", _table(stopped), ""]
     problems = problems_table(report)
     if problems[1]:
         lines += ["## Failed and unfinished trials", "", _table(problems), ""]

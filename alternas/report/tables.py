@@ -15,6 +15,7 @@ __all__ = [
     "experts_table",
     "routing_text",
     "problems_table",
+    "stopped_table",
 ]
 
 #: ``(header, rows)``: every cell already formatted
@@ -183,6 +184,25 @@ def problems_table(report: Report) -> Table:
         ]
         for e in report.entries
         if e.role in ("failed", "unfinished")
+    ]
+    return header, rows
+
+
+def stopped_table(report: Report) -> Table:
+    """Trials the successive-halving scheduler stopped at a rung, with the rung's cheap evaluation."""
+    header = ["trial", "params", "rung", "step", f"{report.config.quality_metric} (rung)", "MACs/image (rung)", "feasible"]
+    rows = [
+        [
+            e.trial_id,
+            _params(e),
+            format_value(e.metrics.get("rung")),
+            format_value(e.metrics.get("step")),
+            format_value(e.metrics.get("rung_quality")),
+            format_macs(e.metrics["rung_generation_macs"]) if "rung_generation_macs" in e.metrics else "-",
+            "yes" if e.feasible else "no",
+        ]
+        for e in report.entries
+        if e.role == "stopped"
     ]
     return header, rows
 

@@ -8,7 +8,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from .build import Report
-from .tables import Table, baseline_table, baseline_text, problems_table, teachers_table, trials_table
+from .tables import Table, baseline_table, baseline_text, problems_table, stopped_table, teachers_table, trials_table
 
 __all__ = ["report_renderable", "print_report"]
 
@@ -33,6 +33,9 @@ def report_renderable(report: Report) -> Group:
     if report.baseline is not None:
         parts.append(_rich(baseline_table(report), "dense step-count baseline"))
     parts.append(Text(baseline_text(report)))
+    stopped = stopped_table(report)
+    if stopped[1]:
+        parts.append(_rich(stopped, "stopped early at a rung (successive halving)"))
     problems = problems_table(report)
     if problems[1]:
         parts.append(_rich(problems, "failed and unfinished trials"))

@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 #: where a trial stands in the report
-TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "unfinished"]
+TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "stopped", "unfinished"]
 
 #: metrics the report computes with (when present they must be numbers)
 _NUMERIC_METRICS = frozenset(

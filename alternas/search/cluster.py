@@ -136,11 +136,14 @@ def _stderr_to(log: IO[bytes]) -> Iterator[None]:
 def _join_error(address: str, error: Exception, ray_log: str) -> str:
     """One message for a failed join: a refused token gets its own fix, anything else Ray's reason."""
     if "InvalidAuthToken" in ray_log or "Unauthenticated" in ray_log:
-        present = os.environ.get("RAY_AUTH_MODE") == "token"
+        fix = (
+            "authentication and refused this machine's token; "
+            if os.environ.get("RAY_AUTH_MODE") == "token"
+            else "authentication; set RAY_AUTH_MODE=token and "
+        )
         return (
-            f"cannot join the Ray cluster at `{address}` (--address / RAY_ADDRESS): it requires token "
-            + ("authentication and refused this machine's token; " if present else "authentication; set RAY_AUTH_MODE=token and ")
-            + "give its token (RAY_AUTH_TOKEN=<token>, RAY_AUTH_TOKEN_PATH=<file> or ~/.ray/auth_token; "
+            f"cannot join the Ray cluster at `{address}` (--address / RAY_ADDRESS): it requires token {fix}"
+            "give its token (RAY_AUTH_TOKEN=<token>, RAY_AUTH_TOKEN_PATH=<file> or ~/.ray/auth_token; "
             "`ray get-auth-token` on the head node prints it)"
         )
     return (

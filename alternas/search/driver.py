@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from ray import tune
+from ray.tune.schedulers import TrialScheduler
 from rich.console import Console
 
 from .._atomic import atomic_write_text
@@ -35,6 +36,7 @@ from .baseline import ensure_baseline
 from .cluster import ray_cluster
 from .objectives import Objectives
 from .progress import ProgressCallback, SearchDisplay
+from .scheduler import MOSuccessiveHalving
 from .searcher import make_searcher
 from .state import SearchState
 from .storage import atomic_local_filesystem
@@ -141,6 +143,7 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
         trainable,
         tune_config=tune.TuneConfig(
             search_alg=make_searcher(recipe, layout.study_file),
+            scheduler=_scheduler(recipe, layout),
             num_samples=recipe.planned_trials(),
             max_concurrent_trials=settings.max_concurrent_trials,
             time_budget_s=settings.time_limit_s,
@@ -156,6 +159,13 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
+
+
+def _scheduler(recipe: Recipe, layout: SearchRunDir) -> TrialScheduler | None:
+    """The recipe's trial scheduler: multi-objective successive halving, or Tune's default (FIFO)."""
+    if recipe.search.scheduler == "mo_asha":
+        return MOSuccessiveHalving(str(layout.root), Objectives.from_recipe(recipe).lower_is_better)
+    return None
 
 
 def _open_run_dir(layout: SearchRunDir, recipe: Recipe, origin: str, resume: bool, overwrite: bool) -> SearchState:
@@ -226,6 +236,7 @@ def _close_run_dir(layout: SearchRunDir, recipe: Recipe, state: SearchState, res
         state.status = "interrupted"
     state.finished_trials = sum(r.status == "finished" for r in records)
     state.failed_trials = sum(r.status == "failed" for r in records)
+    state.stopped_trials = sum(r.status == "stopped" for r in records)
     state.front = [r.trial_id for r in Objectives.from_recipe(recipe).front(records)]
     state.wall_seconds += seconds
     state.write(layout)

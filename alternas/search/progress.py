@@ -51,7 +51,7 @@ class _Row:
 
     @property
     def done(self) -> bool:
-        return self.status in ("finished", "failed")
+        return self.status in ("finished", "failed", "stopped")
 
     @property
     def fraction(self) -> float:
@@ -85,7 +85,7 @@ class SearchDisplay:
         self._live: Live | None = None
         self._last_plain = 0.0
         for record in run_dir.records():
-            if record.status in ("finished", "failed"):
+            if record.status in ("finished", "failed", "stopped"):
                 self.rows[record.trial_id] = _row_from_record(record, self.objectives)
         self._started = time.monotonic()
         self._start_fraction = self._fraction()
@@ -219,9 +219,10 @@ class SearchDisplay:
 
     def _counts(self) -> str:
         statuses = [row.status for row in self.rows.values()]
-        finished, failed = statuses.count("finished"), statuses.count("failed")
-        running = len(statuses) - finished - failed
-        return f"{finished + failed}/{self.planned} trials done ({failed} failed), {running} running"
+        finished, failed, stopped = statuses.count("finished"), statuses.count("failed"), statuses.count("stopped")
+        running = len(statuses) - finished - failed - stopped
+        ended = f"{failed} failed" + (f", {stopped} stopped early" if stopped else "")
+        return f"{finished + failed + stopped}/{self.planned} trials done ({ended}), {running} running"
 
     def _plain(self, line: str) -> None:
         if self._live is None:
@@ -301,12 +302,16 @@ def _status_text(row: _Row) -> Text:
         return Text("infeasible", style="yellow") if row.feasible is False else Text("finished", style="green")
     if row.status == "failed":
         return Text(f"failed: {(row.error or '')[:40]}", style="red")
+    if row.status == "stopped":
+        return Text("stopped early", style="magenta")
     return Text(row.status, style="cyan")
 
 
 def _outcome(row: _Row, objectives: Objectives) -> str:
     if row.status == "failed":
         return f"failed: {row.error}"
+    if row.status == "stopped":
+        return row.error or "stopped early"
     verdict = "infeasible (over budget)" if row.feasible is False else "feasible"
     return (f"finished: {objectives.quality_metric} {_number(row.quality, '.4g')}, "
             f"{format_macs(row.macs) if row.macs is not None else '-'}MACs/image, "

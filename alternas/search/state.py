@@ -33,6 +33,7 @@ class SearchState(BaseModel):
     planned_trials: int
     finished_trials: int = 0
     failed_trials: int = 0
+    stopped_trials: int = Field(0, description="trials the successive-halving scheduler ended at a rung")
     front: list[str] = Field(default_factory=list, description="trial ids on the Pareto front, by MACs")
     cluster: str = Field("local", description="`local` or the address of the Ray cluster joined")
     sessions: int = Field(0, description="how many times the search was started or resumed")

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,11 @@ from ray import tune
 
 from ..api import train_alter
 from ..exceptions import CheckpointError, TrainingDiverged
-from ..recipe import Recipe, resolve_trial
+from ..recipe import Recipe, TrialConfig, resolve_trial
 from ..rundir import SearchRunDir, TrialRecord
 from ..trainer import AlterTrainer, TrainerCallback
-from .objectives import CONSTRAINT_METRIC, OVER_BUDGET_METRIC, Objectives
+from .objectives import CONSTRAINT_METRIC, MACS_METRIC, OVER_BUDGET_METRIC, Objectives
+from .scheduler import rung_metrics
 from .searcher import SEED_KEY
 
 __all__ = ["run_trial", "PROGRESS_KEYS"]
@@ -73,7 +75,8 @@ def run_trial(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
             record.resumed_from_step = step
         layout.write_record(record)
         try:
-            result = train_alter(trial.run, run_dir=trial_dir, callbacks=[_TuneReporter()], resume_from=resume_from)
+            reporter = _TuneReporter(_rung_steps(recipe, trial.run.train.steps), _rung_probe(recipe, trial))
+            result = train_alter(trial.run, run_dir=trial_dir, callbacks=[reporter], resume_from=resume_from)
         except Exception as error:
             logging.getLogger("alternas").exception("trial %s failed", trial_id)
             record.status, record.error, record.finished_at = "failed", f"{type(error).__name__}: {error}", time.time()
@@ -90,19 +93,57 @@ def run_trial(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
 
 
 class _TuneReporter(TrainerCallback):
-    """Reports training progress to Tune, and each checkpoint with it."""
+    """Reports training progress to Tune, each checkpoint with it, and a cheap evaluation at each rung.
 
-    def __init__(self) -> None:
+    Args:
+        rung_steps: training steps of the successive-halving rungs (empty: no rungs).
+        probe: the rung's evaluation, ``probe(trainer, rung index)`` -> result keys.
+    """
+
+    def __init__(
+        self,
+        rung_steps: Sequence[int] = (),
+        probe: Callable[[AlterTrainer, int], dict[str, float]] | None = None,
+    ) -> None:
         self._last: dict[str, float] = {}
+        self._rungs = list(enumerate(rung_steps))
+        self._probe = probe
 
     def on_step(self, trainer: AlterTrainer, step: int, metrics: dict[str, float], **info: Any) -> None:
         self._last = _progress(metrics, step, trainer.total_steps)
-        tune.report(self._last)
+        reached = [index for index, rung_step in self._rungs if rung_step <= step]
+        self._rungs = [(index, rung_step) for index, rung_step in self._rungs if rung_step > step]
+        if reached and self._probe is not None:
+            tune.report({**self._last, **self._probe(trainer, reached[-1])})
+        else:
+            tune.report(self._last)
 
     def on_checkpoint(self, trainer: AlterTrainer, step: int, path: Path, **info: Any) -> None:
         checkpoint = tune.Checkpoint.from_directory(path)
         checkpoint.set_metadata({_CHECKPOINT_STEP: step})
         tune.report({**self._last, "step": step}, checkpoint=checkpoint)
+
+
+def _rung_steps(recipe: Recipe, steps: int) -> list[int]:
+    """Training steps of the rungs (``search.rungs`` x ``steps``); none unless the scheduler is mo_asha."""
+    if recipe.search.scheduler != "mo_asha":
+        return []
+    return sorted({max(1, round(share * steps)) for share in recipe.search.rungs})
+
+
+def _rung_probe(recipe: Recipe, trial: TrialConfig) -> Callable[[AlterTrainer, int], dict[str, float]]:
+    """The evaluation a trial reports at a rung: quality on ``search.rung_samples`` samples, total MACs
+    and the budget constraint (as its final result defines them)."""
+    from ..evaluation.trial import probe_trial
+
+    objectives = Objectives.from_recipe(recipe)
+
+    def probe(trainer: AlterTrainer, rung: int) -> dict[str, float]:
+        metrics = probe_trial(trainer, recipe.search.rung_samples)
+        constraint = objectives.budget_metrics(metrics, trial.budget_share)[CONSTRAINT_METRIC]
+        return rung_metrics(rung, metrics[objectives.quality_metric], metrics[MACS_METRIC], constraint)
+
+    return probe
 
 
 def _progress(metrics: dict[str, float], step: int, total: int) -> dict[str, float]:

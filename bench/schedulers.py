@@ -1,0 +1,87 @@
+"""Successive halving against full training at equal wall time: the quickstart's fronts and hypervolumes.
+
+For each seed the recipe's search runs twice with the same ``search.time_limit_s`` and trial count
+(more trials than the time allows, so both use the whole time): once with every trial trained to the
+end (``scheduler: fifo``) and once with multi-objective successive halving (``scheduler: mo_asha``).
+The quality of a run is the hypervolume its front (feasible finished trials, FID vs total generation
+MACs, both lower is better) dominates up to a common reference point: the worst FID and the largest
+MACs of every finished trial of all runs, 5% beyond. A ratio above 1 means successive halving found
+the better front in the same time.
+
+    python -m bench.schedulers [--seeds 0 1] [--time-limit 300] [--trials 16] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .search import QUICKSTART, bench_search
+
+__all__ = ["compare_schedulers", "hypervolume"]
+
+SCHEDULERS = ("fifo", "mo_asha")
+
+
+def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by ``points`` (both coordinates lower is better) inside the box up to ``reference``."""
+    area, best_y = 0.0, reference[1]
+    for x, y in sorted(p for p in points if p[0] < reference[0] and p[1] < reference[1]):
+        if y < best_y:
+            area += (reference[0] - x) * (best_y - y)
+            best_y = y
+    return area
+
+
+def compare_schedulers(
+    out_dir: Path, seeds: Sequence[int], time_limit_s: float, num_trials: int, recipe_file: Path = QUICKSTART
+) -> dict[str, Any]:
+    """Run both schedulers for each seed at ``time_limit_s``; fronts, trial counts and hypervolume ratios."""
+    runs: dict[str, dict[str, Any]] = {}
+    for seed in seeds:
+        for scheduler in SCHEDULERS:
+            updates = {"scheduler": scheduler, "seed": seed, "time_limit_s": time_limit_s}
+            runs[f"{scheduler}-seed{seed}"] = bench_search(out_dir / f"{scheduler}-{seed}", recipe_file, num_trials, updates)
+    finished = [
+        (t["generation_macs"], t["fid"]) for run in runs.values() for t in run["finished"] if t["fid"] is not None
+    ]
+    reference = (max(x for x, _ in finished) * 1.05, max(y for _, y in finished) * 1.05)
+    per_seed = {}
+    for seed in seeds:
+        volumes = {
+            scheduler: hypervolume(
+                [(t["generation_macs"], t["fid"]) for t in runs[f"{scheduler}-seed{seed}"]["front"]], reference
+            )
+            for scheduler in SCHEDULERS
+        }
+        per_seed[seed] = {
+            "hypervolume": volumes,
+            "ratio_mo_asha_over_fifo": volumes["mo_asha"] / volumes["fifo"] if volumes["fifo"] else None,
+            "fronts": {s: runs[f"{s}-seed{seed}"]["front"] for s in SCHEDULERS},
+            "trials": {
+                s: {k: runs[f"{s}-seed{seed}"][k] for k in ("finished_trials", "stopped_trials", "failed_trials")}
+                for s in SCHEDULERS
+            },
+        }
+    return {"time_limit_s": time_limit_s, "num_trials": num_trials, "reference": reference, "seeds": per_seed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", type=Path, default=QUICKSTART)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--time-limit", type=float, default=300.0, help="search.time_limit_s of every run")
+    parser.add_argument("--trials", type=int, default=16, help="search.num_trials of every run")
+    parser.add_argument("--out", type=Path, default=None, help="folder of the run directories (default: temporary)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as work:
+        result = compare_schedulers(args.out or Path(work), args.seeds, args.time_limit, args.trials, args.recipe)
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
