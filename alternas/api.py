@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 from ._atomic import atomic_dir, atomic_write_text
 from .bundle import load_bundle
+from .checkpoints import list_checkpoints
 from .config import RunConfig
 from .data.loading import load_training_set
 from .images import save_image_grid
 from .plan import ExpertPlan
+from .runtime import allow_recompiles
 from .trainer import AlterTrainer, TrainerCallback
 
 __all__ = ["TrialResult", "train_alter", "prepare_trainer", "RUN_FILES"]
@@ -54,12 +57,20 @@ class TrialResult:
 
 
 def prepare_trainer(config: RunConfig | dict[str, Any]) -> AlterTrainer:
-    """Validate ``config``, load the backbone and data, and build the trainer (no training yet)."""
+    """Validate ``config``, load the backbone and data, and build the trainer (no training yet).
+
+    This is where a run's process-wide torch settings are applied: ``train.threads`` CPU threads,
+    and for ``model.compile`` dynamo recompile limits that cover the compiled units.
+    """
     config = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
     bundle = load_bundle(config.model)
     shape = bundle.sample_shape(config.data.resolution)
     training_set = load_training_set(config.data, bundle, shape)
-    return AlterTrainer(config, bundle, training_set)
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)
+    trainer = AlterTrainer(config, bundle, training_set)
+    allow_recompiles(trainer.compiled_variants)
+    return trainer
 
 
 def train_alter(
@@ -93,7 +104,7 @@ def train_alter(
         )
     candidates = [Path(resume_from)] if resume_from is not None else []
     if checkpoint_dir is not None:
-        candidates += [path for path in AlterTrainer.checkpoints(checkpoint_dir) if path not in candidates]
+        candidates += [path for path in list_checkpoints(checkpoint_dir) if path not in candidates]
     resume = trainer.resume(candidates)
     if resume is not None:
         logger.info("resumed from %s at step %d", resume, trainer.step)

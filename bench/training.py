@@ -50,28 +50,19 @@ def _distillation_step(trainer: AlterTrainer) -> None:
     """Plain dense distillation fine-tuning: teacher pass, dense student step, same loss/optimiser."""
     generator = trainer._generator(trainer.step)
     batch = trainer._draw_batch(generator)
-    trainer._run_teacher(batch)
     loss, _ = trainer._student_loss(batch, torch.ones(len(trainer.units), device=trainer.device), "hard")
-    trainer._optimise(
-        loss,
-        trainer.backbone_optimizer,
-        trainer.backbone_scaler,
-        trainer.backbone_schedule,
-        list(trainer.student.parameters()),
-        "backbone",
-    )
+    trainer.backbone_optimiser.step(loss, trainer.step)
 
 
 def _backbone_step(trainer: AlterTrainer, masks: torch.Tensor) -> Callable[[], None]:
     """One hard-masked backbone step on a fixed batch (masks of shape (B, N_L))."""
     batch = trainer._draw_batch(trainer._generator(0))
-    trainer._run_teacher(batch)
 
     def run() -> None:
         loss, _ = trainer._student_loss(batch, masks, "hard")
-        trainer.backbone_optimizer.zero_grad(set_to_none=True)
+        trainer.backbone_optimiser.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        trainer.backbone_optimizer.step()
+        trainer.backbone_optimiser.optimizer.step()
 
     return run
 

@@ -51,7 +51,7 @@ def generate(
         read_expert_config,
         save_images,
     )
-    from ..trainer import resolve_device
+    from ..runtime import resolve_device
 
     if label and prompt:
         raise ConfigError("pass either --label or --prompt, not both")

@@ -17,15 +17,12 @@ from ..backbones import adapter_for
 from ..bundle import load_bundle
 from ..config import RunConfig
 from ..data.loading import load_training_set
-from ..trainer import resolve_device
+from ..runtime import PRECISIONS, resolve_device
 from .evaluate import generate_for_eval, measure_latencies, measure_step_macs
 from .reference import evaluation_inputs, teacher_reference
 from .sampling import dense_predictor
 
 __all__ = ["BaselinePoint", "measure_baseline"]
-
-_TEACHER_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
 
 class BaselinePoint(BaseModel):
     """The dense teacher at one sampler step count."""
@@ -67,7 +64,7 @@ def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
     shape = bundle.sample_shape(config.data.resolution)
     model = bundle.backbone.to(device).eval().requires_grad_(False)
     if device.type == "cuda":
-        model.to(_TEACHER_DTYPES[config.model.teacher_precision])
+        model.to(PRECISIONS[config.model.teacher_precision])
     teacher = dense_predictor(adapter_for(model))
     load_training_set(config.data, bundle, shape)  # as a trial does: fills a real model's FID reference images
     inputs = evaluation_inputs(bundle, config, shape, device)

@@ -30,6 +30,7 @@ from ..bundle import Conditioner, ModelBundle, UnconditionalConditioner
 from ..config import ModelConfig
 from ..evaluation.real_metrics import real_quality_metrics
 from ..exceptions import BackboneError
+from ..runtime import PRECISIONS
 from .conditioners import ClassNameConditioner, TextConditioner, describe_condition
 from .hub import load_component, read_model_index, resolve_pipeline_dir
 from .latents import LatentCodec
@@ -37,7 +38,6 @@ from .reference import ReferenceSet
 
 __all__ = ["load_pipeline_bundle"]
 
-_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _RANDOM_WEIGHTS_SEED = 0
 
 
@@ -56,7 +56,7 @@ def load_pipeline_bundle(config: ModelConfig) -> ModelBundle:
             "alternas supports StableDiffusionPipeline (SD 1.x/2.x) and DiTPipeline layouts"
         )
     backbone = _load_backbone(config, directory)
-    cuda_dtype = _DTYPES[config.teacher_precision]
+    cuda_dtype = PRECISIONS[config.teacher_precision]
     codec = LatentCodec(load_component(directory, "vae", index), cuda_dtype) if _has(index, "vae") else None
     _check_sample_channels(backbone, codec, directory)
     reference = ReferenceSet()

@@ -24,6 +24,7 @@ import ray
 from ray import tune
 
 from ..api import train_alter
+from ..checkpoints import latest_checkpoint
 from ..exceptions import CheckpointError, TrainingDiverged
 from ..recipe import Recipe, TrialConfig, resolve_trial
 from ..rundir import SearchRunDir, TrialRecord
@@ -170,7 +171,7 @@ def _read_previous(layout: SearchRunDir, trial_id: str) -> TrialRecord | None:
 def _resume_point(trial_dir: Path, stack: contextlib.ExitStack) -> tuple[Path | None, int | None]:
     """The newest checkpoint to continue from and its step: Tune's latest or the trial folder's newest
     (the folder is ahead when the driver died between a checkpoint and Tune's record of it)."""
-    local = AlterTrainer.latest_checkpoint(trial_dir / "checkpoints")
+    local = latest_checkpoint(trial_dir / "checkpoints")
     local_step = int(local.name.removeprefix("step-")) if local is not None else None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
