@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,11 @@ def test_a_yaml_alias_bomb_is_refused_quickly_with_bounded_memory(tmp_path, caps
 def test_a_recipe_path_with_markup_is_printed_as_text(tmp_path, capsys):
     code, output = cli_output(capsys, "validate", str(tmp_path / "[/x]" / "[bold]r.yaml"))
     assert code == 2 and "[/x]/[bold]r.yaml" in output
+
+
+def test_check_macs_prints_an_independent_thop_count(capsys):
+    code, output = cli_output(capsys, "validate", str(ROOT / "recipes/sd21-alter.yaml"), "--check-macs")
+    assert code == 0, output
+    found = re.search(r"\(macs\): alternas ([\d.]+) TMACs, thop ([\d.]+) TMACs \(difference ([+-][\d.]+)%\)", output)
+    assert found, output
+    assert float(found[1]) == pytest.approx(float(found[2]), rel=1e-4) and abs(float(found[3])) < 0.01
