@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import cli_output
-from .test_recipe import tiny_recipe
+from .conftest import cli_output, tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
