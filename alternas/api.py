@@ -20,24 +20,13 @@ from .config import RunConfig
 from .data.loading import load_training_set
 from .images import save_image_grid
 from .plan import ExpertPlan
+from .rundir import RUN_FILES
 from .runtime import allow_recompiles
 from .trainer import AlterTrainer, TrainerCallback
 
-__all__ = ["TrialResult", "train_alter", "prepare_trainer", "RUN_FILES"]
+__all__ = ["TrialResult", "train_alter", "prepare_trainer"]
 
 logger = logging.getLogger("alternas")
-
-#: files a finished run directory holds
-RUN_FILES = {
-    "config": "config.yaml",
-    "plan": "plan.yaml",
-    "metrics": "metrics.json",
-    "history": "history.json",
-    "backbone": "backbone",
-    "checkpoints": "checkpoints",
-    "samples": "samples",
-}
-
 
 @dataclass
 class TrialResult:

@@ -32,6 +32,8 @@ __all__ = [
     "profile_costs",
     "independent_macs",
     "generation_macs",
+    "macs_scale",
+    "format_macs",
 ]
 
 MacsConvention = Literal["macs", "conv_linear"]
@@ -284,3 +286,29 @@ def generation_macs(per_step_macs: Sequence[float], guidance: bool) -> float:
         guidance: whether classifier-free guidance doubles every step (conditional + unconditional).
     """
     return float(sum(per_step_macs)) * (2.0 if guidance else 1.0)
+
+
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
+
+
+def macs_scale(value: float) -> tuple[float, str]:
+    """``(divisor, SI prefix)`` that shows ``value`` MACs readably, e.g. ``(1e6, "M")``."""
+    for divisor, prefix in _PREFIXES:
+        if abs(value) >= divisor:
+            return divisor, prefix
+    return 1.0, ""
+
+
+def format_macs(value: float | None, spec: str = ".3g", unit: str = "MACs", separator: str = " ") -> str:
+    """MACs with an SI prefix: ``44890112.0`` -> ``"44.9 MMACs"``; ``None`` -> ``"-"``.
+
+    Args:
+        value: a MACs count.
+        spec: format spec of the scaled number (``".1f"`` -> ``"44.9"``, ``".3g"`` -> ``"44.9"``).
+        unit: written after the prefix (``""`` for ``"44.9 M"``).
+        separator: between the number and the prefix (``""`` with ``unit=""`` for ``"44.9M"``).
+    """
+    if value is None:
+        return "-"
+    divisor, prefix = macs_scale(value)
+    return f"{value / divisor:{spec}}{separator}{prefix}{unit}"

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ._atomic import atomic_write_text
 from ._readers import read_model
-from .macs import CostProfile
+from .macs import CostProfile, generation_macs
 from .routing import RoutingTable, routing_intervals
 from .units import UnitSpec
 
@@ -146,7 +146,6 @@ class ExpertPlan(_Model):
         step_experts = table.lookup(sampler_timesteps).tolist()
         step_macs = [float(expert_macs[e]) for e in step_experts]
         mean_per_step = sum(step_macs) / len(step_macs)
-        factor = 2.0 if guidance else 1.0
         names = [unit.name for unit in units]
         experts = [
             ExpertInfo(
@@ -180,8 +179,8 @@ class ExpertPlan(_Model):
                 mean_per_step=mean_per_step,
                 share=mean_per_step / costs.dense_macs,
                 guidance=guidance,
-                generation_total=sum(step_macs) * factor,
-                dense_generation_total=costs.dense_macs * len(step_macs) * factor,
+                generation_total=generation_macs(step_macs, guidance),
+                dense_generation_total=generation_macs([costs.dense_macs] * len(step_macs), guidance),
                 sample_shape=list(costs.sample_shape),
                 condition_length=costs.condition_length,
             ),

@@ -6,7 +6,7 @@
       recipe.yaml                 the resolved recipe the search ran
       search.json                 search-level facts: recipe hash, seeds, wall time, status
       baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.baseline)
-      trials/<trial id>/          one ALTER run (see alternas.api.RUN_FILES) plus trial.json
+      trials/<trial id>/          one ALTER run (see RUN_FILES) plus trial.json
         trial.json                TrialRecord: status, sampled params, seed, metrics, error
         config.yaml  plan.yaml  metrics.json  history.json  backbone/  samples/  checkpoints/
       ray/                        Ray Tune's experiment storage (resume state)
@@ -25,7 +25,18 @@ from ._atomic import atomic_write_text
 from ._readers import read_model
 from .exceptions import CheckpointError
 
-__all__ = ["TrialRecord", "SearchRunDir", "TrialStatus", "UnreadableTrial"]
+__all__ = ["RUN_FILES", "TrialRecord", "SearchRunDir", "TrialStatus", "UnreadableTrial"]
+
+#: files the run directory of one ALTER run holds (``alternas train``, or one trial of a search)
+RUN_FILES = {
+    "config": "config.yaml",
+    "plan": "plan.yaml",
+    "metrics": "metrics.json",
+    "history": "history.json",
+    "backbone": "backbone",
+    "checkpoints": "checkpoints",
+    "samples": "samples",
+}
 
 #: stopped: ended early by the successive-halving scheduler at a rung (its metrics are the rung's)
 TrialStatus = Literal["pending", "running", "finished", "failed", "stopped"]

@@ -1,9 +1,10 @@
 """The benchmark suite: every number of the README's Results section, measured in one run.
 
-    python -m bench [--quick] [--only training,inference,search,macs,ablation] [--out reports]
+    python -m bench [--quick] [--only training,inference,search,macs,ablation] [--out reports/bench]
 
 Writes ``benchmarks.json`` (every number, the machine, the command, the code version) and
-``benchmarks.md`` (the same as tables) into ``--out``. Each figure is a ratio of two things
+``benchmarks.md`` (the same as tables) into ``--out`` (default ``reports/bench/``, ignored by git, so a quick
+run never replaces the committed full-run results in ``bench/results/``, written with ``--out bench/results``). Each figure is a ratio of two things
 measured side by side in this run. Sections:
 
 * ``training``   ALTER iteration vs dense distillation iteration; backbone step at 25/50/75% kept MACs
@@ -47,6 +48,8 @@ from .training import bench_training
 
 SECTIONS = ("training", "inference", "search", "versus_50", "macs", "ablation")
 ROOT = Path(__file__).resolve().parent.parent
+#: where a run writes by default (git-ignored); the committed full-run results are in bench/results/
+DEFAULT_OUT = ROOT / "reports" / "bench"
 #: the search section's Pareto plot, copied next to benchmarks.json
 FIGURE_NAME = "quickstart-pareto.png"
 
@@ -150,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the < 15 minute version")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {SECTIONS}")
-    parser.add_argument("--out", type=Path, default=ROOT / "reports", help="where benchmarks.{json,md} go")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where benchmarks.{json,md} go")
     args = parser.parse_args()
     sections = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 from diffusers import DiTTransformer2DModel, UNet2DConditionModel, UNet2DModel
+
+ROOT = Path(__file__).resolve().parents[1]
+#: a training noise schedule for plans and samplers built in tests
+SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 
 # Keep the suite fast and deterministic on 2 cores.
 torch.set_num_threads(min(2, torch.get_num_threads()))
@@ -91,6 +96,25 @@ def cli_output(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str
     return code, f"{out} {err}".strip()
 
 
+def sd21_unet_config() -> dict:
+    """SD 2.1's published UNet config as shipped in ``recipes/configs/sd21-unet.json`` (96x96 latents)."""
+    return json.loads((ROOT / "recipes" / "configs" / "sd21-unet.json").read_text())
+
+
+def model_inputs(adapter, batch: int = 4) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """Seeded ``(sample (B, C, H, W), timesteps (B,), condition kwargs)`` for a backbone adapter, ``B <= 4``."""
+    generator = torch.Generator().manual_seed(1)
+    sample = torch.randn((batch, *adapter.sample_shape), generator=generator)
+    timesteps = torch.tensor([1, 250, 500, 999][:batch])
+    condition = adapter.example_condition(batch, 3)
+    for key, value in condition.items():
+        if value.is_floating_point():
+            condition[key] = torch.randn(value.shape, generator=generator)
+        else:
+            condition[key] = torch.arange(batch) % 10
+    return sample, timesteps, condition
+
+
 BACKBONE_FACTORIES = {
     "unet_condition": tiny_unet_condition,
     "unet": tiny_unet,
@@ -134,3 +158,116 @@ def tiny_digits_run_config() -> dict:
         },
         "eval": {"num_samples": 20, "batch_size": 20, "steps": 4, "latency_repeats": 1, "latency_batch_size": 4},
     }
+
+
+def tiny_recipe(tmp_path: Path, **overrides) -> dict:
+    """A small recipe mapping on the digits (tiny teacher, seconds-long trials)."""
+    recipe = {
+        "name": "tiny",
+        "output_dir": str(tmp_path / "run"),
+        "model": {"backbone": "builtin:digits", "builtin": dict(TINY_TEACHER)},
+        "space": {
+            "experts": {"counts": [1, 2, 3], "partitions": ["learned", "manual", "static"]},
+            "budget": {"macs_share": [0.6, 0.8]},
+        },
+        "train": {"steps": 6, "hypernet_steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 3,
+                  "warmup_steps": 2, "hypernet_warmup_steps": 2},
+        "eval": {"num_samples": 20, "batch_size": 20, "steps": 4, "latency_repeats": 1, "latency_batch_size": 4},
+        "search": {"num_trials": 4, "population_size": 2, "max_concurrent_trials": 2, "cpus_per_trial": 1},
+    }
+    for key, value in overrides.items():
+        recipe[key] = value
+    return recipe
+
+
+REPORT_TEACHER = {"teacher_fid": 10.0, "teacher_accuracy": 0.9, "teacher_latency_s": 2.0}
+
+#: trial id -> (share of the prunable units kept, fid, accuracy, feasible); teacher FID 10
+REPORT_TRIALS = {
+    "a": (1.0, 10.0, 0.90, True),
+    "b": (0.5, 11.0, 0.88, True),
+    "c": (0.0, 14.0, 0.70, True),
+    "d": (0.75, 13.0, 0.80, True),  # dominated by b: more MACs, worse FID
+    "e": (0.25, 10.5, 0.90, False),  # would dominate b, but infeasible
+}
+
+
+def fabricate_run(root: Path, trials=REPORT_TRIALS, steps: int = 10, report: dict | None = None):
+    """A search run directory (a :class:`~alternas.rundir.SearchRunDir`) whose finished trials have real
+    plans (measured on the tiny UNet) and the given quality numbers, a failed and a running trial."""
+    import yaml
+
+    from alternas.config import RunConfig
+    from alternas.export import plan_from_masks
+    from alternas.images import save_image_grid
+    from alternas.routing import manual_assignment
+    from alternas.rundir import SearchRunDir, TrialRecord
+
+    layout = SearchRunDir(root)
+    root.mkdir(parents=True, exist_ok=True)
+    layout.recipe_file.write_text(yaml.safe_dump({"report": report or {"quality_tolerance": 0.15}}))
+    model = tiny_unet_condition()
+    generator = torch.Generator().manual_seed(0)
+    for seed, (trial_id, (kept, fid, accuracy, feasible)) in enumerate(trials.items()):
+        keep = torch.zeros(2, 16)  # tiny_unet_condition has 16 prunable units
+        keep[:, : round(kept * 16)] = 1.0
+        plan = plan_from_masks(
+            model, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=steps
+        )
+        metrics = {
+            "fid": fid,
+            "accuracy": accuracy,
+            "macs_per_step": plan.macs.mean_per_step,
+            "macs_share": plan.macs.share,
+            "generation_macs": plan.macs.generation_total,
+            "latency_s": REPORT_TEACHER["teacher_latency_s"] * (0.2 + 0.8 * plan.macs.share),
+            "experts_in_use": 2,
+            **REPORT_TEACHER,
+            "teacher_macs_per_step": plan.macs.dense_per_step,
+            "teacher_generation_macs": plan.macs.dense_generation_total,
+            "speedup": 1 / (0.2 + 0.8 * plan.macs.share),
+            "ideal_speedup": 1 / plan.macs.share,
+            "steps": steps,
+            "scheduler": "ddim",
+            "guidance_scale": 1.0,
+            "num_samples": 100,
+            "latency_batch_size": 16,
+            "target_macs_share": 0.6,
+        }
+        plan.metrics = metrics
+        directory = layout.trial_dir(trial_id)
+        plan.save(directory / "plan.yaml")
+        (directory / "metrics.json").write_text(json.dumps(metrics))
+        history = [
+            {
+                "step": s,
+                "loss_backbone": 1.0 / s,
+                "loss_ratio": 0.5 / s,
+                "macs_share_soft": 1 - s / 40,
+                "macs_share_hard": 1 - s / 45,
+            }
+            for s in range(1, 21)
+        ]
+        (directory / "history.json").write_text(json.dumps(history))
+        config = RunConfig.model_validate({"train": {"seed": seed}, "eval": {"steps": steps}})
+        (directory / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
+        images = torch.rand(16, 1, 8, 8, generator=generator)
+        save_image_grid(images, directory / "samples" / "experts.png", 4, 8)
+        save_image_grid(images.flip(0), directory / "samples" / "teacher.png", 4, 8)
+        layout.write_record(
+            TrialRecord(
+                trial_id=trial_id,
+                status="finished",
+                seed=seed,
+                feasible=feasible,
+                metrics=metrics,
+                params={"budget.macs_share": kept},
+            )
+        )
+    layout.write_record(
+        TrialRecord(
+            trial_id="f", status="failed", seed=9, error="Traceback ...\nTrainingDiverged: loss is nan"
+        )
+    )
+    layout.write_record(TrialRecord(trial_id="g", status="running", seed=10))
+    return layout

@@ -18,8 +18,8 @@ from alternas.report.baseline import Baseline, read_baseline, write_baseline
 from alternas.rundir import SearchRunDir
 from alternas.search import baseline as search_baseline
 
-from .test_recipe import tiny_recipe
-from .test_report import fabricate_run
+from .conftest import fabricate_run, tiny_recipe
+
 
 #: dense generation MACs of the fabricated trials' teacher (tiny UNet, 10 steps)
 DENSE_10 = 79626240.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import cli_output
-from .test_recipe import tiny_recipe
+from .conftest import cli_output, tiny_recipe
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,3 +208,11 @@ def test_a_tracker_whose_package_is_missing_exits_2_with_the_pip_command(tmp_pat
     )
     path.write_text(yaml.safe_dump(_set(tiny_recipe(tmp_path), "search.tracking", ["tensorboard"])))
     assert cli_output(capsys, "validate", str(path))[0] == 0
+
+
+def test_check_macs_prints_an_independent_thop_count(capsys):
+    code, output = cli_output(capsys, "validate", str(ROOT / "recipes/sd21-alter.yaml"), "--check-macs")
+    assert code == 0, output
+    found = re.search(r"\(macs\): alternas ([\d.]+) TMACs, thop ([\d.]+) TMACs \(difference ([+-][\d.]+)%\)", output)
+    assert found, output
+    assert float(found[1]) == pytest.approx(float(found[2]), rel=1e-4) and abs(float(found[3])) < 0.01

@@ -11,8 +11,7 @@ import yaml
 
 from alternas.rundir import SearchRunDir
 
-from .conftest import cli_output
-from .test_recipe import tiny_recipe
+from .conftest import cli_output, tiny_recipe
 from .test_search import marked_ray_processes, start_search, wait_for
 
 

@@ -276,7 +276,7 @@ def test_user_text_with_markup_is_printed_as_text(finished_run, tmp_path, capsys
 
 @pytest.mark.parametrize("damage", ["invalid_utf8", "other_type", "truncated"])
 def test_resume_on_a_damaged_search_json_exits_2_before_ray_starts(tmp_path, capsys, damage):
-    from .test_recipe import tiny_recipe
+    from .conftest import tiny_recipe
 
     recipe = tiny_recipe(tmp_path)
     layout = SearchRunDir(recipe["output_dir"])

@@ -127,7 +127,7 @@ def test_a_failed_report_keeps_the_previous_figures(tmp_path, monkeypatch):
     from alternas.report import write as report_write
     from alternas.report import write_report
 
-    from .test_report import fabricate_run
+    from .conftest import fabricate_run
 
     root = fabricate_run(tmp_path / "run").root
     write_report(root)

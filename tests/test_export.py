@@ -29,9 +29,8 @@ from alternas.gating import GateController
 from alternas.macs import count_macs, profile_costs
 from alternas.routing import manual_assignment
 
-from .conftest import BACKBONE_FACTORIES, tiny_dit, tiny_unet_condition
+from .conftest import BACKBONE_FACTORIES, SCHEDULE, tiny_dit, tiny_unet_condition
 
-SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 
 
 def three_experts(num_units: int) -> torch.Tensor:

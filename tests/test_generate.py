@@ -13,9 +13,8 @@ from alternas.export import AlternasDigitsPipeline, plan_from_masks
 from alternas.routing import manual_assignment
 from alternas.zoo.digits import DigitsLabelEncoder, LabelTokenConditioner
 
-from .conftest import cli_output, tiny_unet_condition
+from .conftest import SCHEDULE, cli_output, tiny_unet_condition
 
-SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
 
 
 def digits_pipeline() -> AlternasDigitsPipeline:

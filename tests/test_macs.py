@@ -10,7 +10,7 @@ from alternas.exceptions import BudgetError
 from alternas.gating import GateController
 from alternas.macs import count_macs, generation_macs, independent_macs, profile_costs
 
-from .test_units_gating import SD21_UNET, _inputs
+from .conftest import model_inputs, sd21_unet_config
 
 
 def test_units_plus_fixed_match_an_independent_count(backbone):
@@ -27,7 +27,7 @@ def test_units_plus_fixed_match_an_independent_count(backbone):
 
 def test_cpu_fused_attention_is_counted():
     """The conv_linear convention is strictly smaller: attention matmuls were seen on CPU."""
-    adapter = adapter_for(build_backbone("UNet2DConditionModel", {**SD21_UNET, "sample_size": 8,
+    adapter = adapter_for(build_backbone("UNet2DConditionModel", {**sd21_unet_config(), "sample_size": 8,
                                                                    "block_out_channels": [32, 64, 64, 64],
                                                                    "cross_attention_dim": 32,
                                                                    "attention_head_dim": [2, 2, 2, 2],
@@ -44,7 +44,7 @@ def test_hard_masks_execute_exactly_the_planned_macs(backbone):
     units = adapter.discover_units()
     gates = GateController(backbone, units)
     costs = profile_costs(adapter, units, condition_length=3, gates=gates)
-    sample, timesteps, condition = _inputs(adapter)
+    sample, timesteps, condition = model_inputs(adapter)
     masks = (torch.rand(len(sample), len(units), generator=torch.Generator().manual_seed(0)) > 0.4).float()
     with gates.apply(masks, "hard"):
         measured, _ = count_macs(lambda: adapter.predict(sample, timesteps, condition))
@@ -57,7 +57,7 @@ def test_hard_masks_execute_exactly_the_planned_macs(backbone):
 def test_sd21_macs_reproduce_the_papers_table_2():
     """SD 2.1 UNet at 96x96 latents, 77 tokens, batch 1, built on the meta device (no weights)."""
     with torch.device("meta"):
-        model = build_backbone("UNet2DConditionModel", SD21_UNET)
+        model = build_backbone("UNet2DConditionModel", sd21_unet_config())
     adapter = adapter_for(model)
     units = adapter.discover_units()
     conv_linear = profile_costs(adapter, units, condition_length=77, convention="conv_linear")

@@ -15,29 +15,9 @@ from alternas.exceptions import BudgetError, ConfigError
 from alternas.recipe import inspect_recipe, load_recipe, resolve_trial, search_params
 from alternas.search.searcher import optuna_space
 
-from .conftest import TINY_TEACHER, tiny_dit, tiny_unet_condition
+from .conftest import tiny_dit, tiny_recipe, tiny_unet_condition
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tiny_recipe(tmp_path: Path, **overrides) -> dict:
-    """A small recipe mapping on the digits (tiny teacher, seconds-long trials)."""
-    recipe = {
-        "name": "tiny",
-        "output_dir": str(tmp_path / "run"),
-        "model": {"backbone": "builtin:digits", "builtin": dict(TINY_TEACHER)},
-        "space": {
-            "experts": {"counts": [1, 2, 3], "partitions": ["learned", "manual", "static"]},
-            "budget": {"macs_share": [0.6, 0.8]},
-        },
-        "train": {"steps": 6, "hypernet_steps": 4, "batch_size": 8, "log_every": 2, "checkpoint_every": 3,
-                  "warmup_steps": 2, "hypernet_warmup_steps": 2},
-        "eval": {"num_samples": 20, "batch_size": 20, "steps": 4, "latency_repeats": 1, "latency_batch_size": 4},
-        "search": {"num_trials": 4, "population_size": 2, "max_concurrent_trials": 2, "cpus_per_trial": 1},
-    }
-    for key, value in overrides.items():
-        recipe[key] = value
-    return recipe
 
 
 def test_layouts_pair_one_expert_with_static_and_more_with_learned_or_manual(tmp_path):

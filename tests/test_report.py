@@ -13,104 +13,15 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
-import yaml
 from PIL import Image
 
-from alternas.config import ReportConfig, RunConfig
+from alternas.config import ReportConfig
 from alternas.exceptions import CheckpointError, ConfigError
-from alternas.export import plan_from_masks
-from alternas.images import save_image_grid
 from alternas.report import build_report, knee_index, pareto_front, report_renderable, write_report
-from alternas.routing import manual_assignment
 from alternas.rundir import SearchRunDir, TrialRecord
 from alternas.search import Objectives
 
-from .conftest import run_cli, tiny_unet_condition
-
-SCHEDULE = {"num_train_timesteps": 1000, "beta_schedule": "squaredcos_cap_v2"}
-TEACHER = {"teacher_fid": 10.0, "teacher_accuracy": 0.9, "teacher_latency_s": 2.0}
-
-#: trial id -> (share of the prunable units kept, fid, accuracy, feasible); teacher FID 10
-TRIALS = {
-    "a": (1.0, 10.0, 0.90, True),
-    "b": (0.5, 11.0, 0.88, True),
-    "c": (0.0, 14.0, 0.70, True),
-    "d": (0.75, 13.0, 0.80, True),  # dominated by b: more MACs, worse FID
-    "e": (0.25, 10.5, 0.90, False),  # would dominate b, but infeasible
-}
-
-
-def fabricate_run(root, trials=TRIALS, steps=10, report=None) -> SearchRunDir:
-    """A search run directory whose finished trials have real plans and the given quality numbers."""
-    layout = SearchRunDir(root)
-    root.mkdir(parents=True, exist_ok=True)
-    layout.recipe_file.write_text(yaml.safe_dump({"report": report or {"quality_tolerance": 0.15}}))
-    model = tiny_unet_condition()
-    generator = torch.Generator().manual_seed(0)
-    for seed, (trial_id, (kept, fid, accuracy, feasible)) in enumerate(trials.items()):
-        keep = torch.zeros(2, 16)  # tiny_unet_condition has 16 prunable units
-        keep[:, : round(kept * 16)] = 1.0
-        plan = plan_from_masks(
-            model, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=steps
-        )
-        metrics = {
-            "fid": fid,
-            "accuracy": accuracy,
-            "macs_per_step": plan.macs.mean_per_step,
-            "macs_share": plan.macs.share,
-            "generation_macs": plan.macs.generation_total,
-            "latency_s": TEACHER["teacher_latency_s"] * (0.2 + 0.8 * plan.macs.share),
-            "experts_in_use": 2,
-            **TEACHER,
-            "teacher_macs_per_step": plan.macs.dense_per_step,
-            "teacher_generation_macs": plan.macs.dense_generation_total,
-            "speedup": 1 / (0.2 + 0.8 * plan.macs.share),
-            "ideal_speedup": 1 / plan.macs.share,
-            "steps": steps,
-            "scheduler": "ddim",
-            "guidance_scale": 1.0,
-            "num_samples": 100,
-            "latency_batch_size": 16,
-            "target_macs_share": 0.6,
-        }
-        plan.metrics = metrics
-        directory = layout.trial_dir(trial_id)
-        plan.save(directory / "plan.yaml")
-        (directory / "metrics.json").write_text(json.dumps(metrics))
-        history = [
-            {
-                "step": s,
-                "loss_backbone": 1.0 / s,
-                "loss_ratio": 0.5 / s,
-                "macs_share_soft": 1 - s / 40,
-                "macs_share_hard": 1 - s / 45,
-            }
-            for s in range(1, 21)
-        ]
-        (directory / "history.json").write_text(json.dumps(history))
-        config = RunConfig.model_validate({"train": {"seed": seed}, "eval": {"steps": steps}})
-        (directory / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json")))
-        images = torch.rand(16, 1, 8, 8, generator=generator)
-        save_image_grid(images, directory / "samples" / "experts.png", 4, 8)
-        save_image_grid(images.flip(0), directory / "samples" / "teacher.png", 4, 8)
-        layout.write_record(
-            TrialRecord(
-                trial_id=trial_id,
-                status="finished",
-                seed=seed,
-                feasible=feasible,
-                metrics=metrics,
-                params={"budget.macs_share": kept},
-            )
-        )
-    layout.write_record(
-        TrialRecord(
-            trial_id="f", status="failed", seed=9, error="Traceback ...\nTrainingDiverged: loss is nan"
-        )
-    )
-    layout.write_record(TrialRecord(trial_id="g", status="running", seed=10))
-    return layout
+from .conftest import REPORT_TRIALS, fabricate_run, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +134,7 @@ def test_no_trial_within_tolerance_falls_back_to_the_best_quality(tmp_path):
 def test_search_and_report_agree_on_the_front(tmp_path):
     """``search.json`` (the search's objectives) and ``frontier.json`` (the report) hold one front, also
     with a trial whose quality is NaN and one that is cheaper and better but infeasible."""
-    trials = {**TRIALS, "h": (0.1, float("nan"), 0.5, True)}
+    trials = {**REPORT_TRIALS, "h": (0.1, float("nan"), 0.5, True)}
     layout = fabricate_run(tmp_path / "run", trials=trials)
     search_front = [r.trial_id for r in Objectives("fid", tolerance=0.15).front(layout.records())]
     report = build_report(layout.root)

@@ -26,8 +26,7 @@ from alternas.report import write_report
 from alternas.rundir import SearchRunDir
 from alternas.search import search
 
-from .conftest import cli_output
-from .test_recipe import tiny_recipe
+from .conftest import cli_output, tiny_recipe
 
 ALTERNAS = str(Path(sys.executable).with_name("alternas"))
 

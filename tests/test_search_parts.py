@@ -13,7 +13,7 @@ from alternas.search import Objectives
 from alternas.search.progress import SearchDisplay
 from alternas.search.searcher import SEED_KEY, make_searcher
 
-from .test_recipe import tiny_recipe
+from .conftest import tiny_recipe
 
 
 def test_searcher_seeds_trials_and_keeps_over_budget_trials_off_the_front(tmp_path):

@@ -12,38 +12,11 @@ from alternas.exceptions import BackboneError
 from alternas.gating import GateController
 from alternas.units import select_units
 
-from .conftest import tiny_unet_condition
-
-SD21_UNET = {
-    "sample_size": 96,
-    "in_channels": 4,
-    "out_channels": 4,
-    "block_out_channels": [320, 640, 1280, 1280],
-    "down_block_types": ["CrossAttnDownBlock2D"] * 3 + ["DownBlock2D"],
-    "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
-    "layers_per_block": 2,
-    "cross_attention_dim": 1024,
-    "attention_head_dim": [5, 10, 20, 20],
-    "use_linear_projection": True,
-}
-
-
-def _inputs(adapter, batch: int = 4):
-    generator = torch.Generator().manual_seed(1)
-    sample = torch.randn((batch, *adapter.sample_shape), generator=generator)
-    timesteps = torch.tensor([1, 250, 500, 999][:batch])
-    condition = adapter.example_condition(batch, 3)
-    for key, value in condition.items():
-        if value.is_floating_point():
-            condition[key] = torch.randn(value.shape, generator=generator)
-        else:
-            condition[key] = torch.arange(batch) % 10
-    return sample, timesteps, condition
-
+from .conftest import model_inputs, sd21_unet_config, tiny_unet_condition
 
 def test_sd21_has_the_papers_34_units():
     with torch.device("meta"):
-        model = build_backbone("UNet2DConditionModel", SD21_UNET)
+        model = build_backbone("UNet2DConditionModel", sd21_unet_config())
     units = adapter_for(model).discover_units()
     assert Counter(u.kind for u in units) == {"transformer": 16, "resnet": 18}
     resnets = [u.name for u in units if u.kind == "resnet"]
@@ -70,7 +43,7 @@ def test_every_unit_hard_skip_equals_soft_zero_and_keep_equals_dense(backbone):
     units = adapter.discover_units()
     assert len(units) >= 4
     gates = GateController(backbone, units)
-    sample, timesteps, condition = _inputs(adapter)
+    sample, timesteps, condition = model_inputs(adapter)
     with torch.no_grad():
         dense = adapter.predict(sample, timesteps, condition)
         with gates.apply(torch.ones(len(units)), "hard"):
@@ -90,7 +63,7 @@ def test_gather_scatter_equals_per_sample_execution(backbone):
     adapter = adapter_for(backbone)
     units = adapter.discover_units()
     gates = GateController(backbone, units)
-    sample, timesteps, condition = _inputs(adapter)
+    sample, timesteps, condition = model_inputs(adapter)
     masks = (torch.rand(len(sample), len(units), generator=torch.Generator().manual_seed(3)) > 0.5).float()
     masks[0] = 1  # one sample keeps everything, so every unit runs on a strict subset or all rows
     with torch.no_grad():
@@ -116,7 +89,7 @@ def test_skipped_up_resnet_still_consumes_its_skip_tensor():
     name = "up_blocks.1.resnets.1"
     index = [u.name for u in units].index(name)
     gates = GateController(model, units)
-    sample, timesteps, condition = _inputs(adapter)
+    sample, timesteps, condition = model_inputs(adapter)
     mask = torch.ones(len(units))
     mask[index] = 0
     with torch.no_grad(), gates.apply(mask, "hard"):
@@ -135,7 +108,7 @@ def test_soft_masks_carry_gradient_to_every_unit():
     adapter = adapter_for(model)
     units = adapter.discover_units()
     gates = GateController(model, units)
-    sample, timesteps, condition = _inputs(adapter)
+    sample, timesteps, condition = model_inputs(adapter)
     masks = torch.full((len(sample), len(units)), 0.7, requires_grad=True)
     with gates.apply(masks, "soft"):
         adapter.predict(sample, timesteps, condition).square().mean().backward()

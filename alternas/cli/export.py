@@ -26,7 +26,7 @@ def export(
     """Write the expert config, fine-tuned weights and a routed runtime for one trial into OUT."""
     setup_logging(verbose)
     from ..export import export_experts
-    from ..report.formatting import format_macs
+    from ..macs import format_macs
 
     result = export_experts(run_dir, out, trial_id=trial, overwrite=overwrite)
     plan = result.plan

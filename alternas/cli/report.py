@@ -32,12 +32,9 @@ def report(
 ) -> None:
     """Rank a search's trials by quality and MACs, pick the winner, and write the report into RUN_DIR."""
     setup_logging(verbose)
-    from pydantic import ValidationError
-
     from ..config import ReportConfig
-    from ..exceptions import ConfigError
     from ..report import REPORT_FILES, print_report, read_report_config, write_report
-    from ._errors import validation_error_message
+    from .._validation import validate_config
 
     config = read_report_config(run_dir)
     overrides = {
@@ -47,12 +44,7 @@ def report(
         "macs_budget_share": macs_budget_share,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
-    try:
-        config = ReportConfig.model_validate({**config.model_dump(), **overrides})
-    except ValidationError as error:
-        raise ConfigError(
-            validation_error_message(error, "command line", ReportConfig, prefix="report")
-        ) from error
+    config = validate_config(ReportConfig, {**config.model_dump(), **overrides}, "command line", prefix="report")
     result = write_report(run_dir, config)
     print_report(result, console)
     written = ", ".join(str(run_dir / REPORT_FILES[key]) for key in ("html", "markdown", "frontier"))

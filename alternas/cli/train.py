@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 
-from ..exceptions import ConfigError
 from ._app import app, console, setup_logging
 
 
@@ -25,13 +24,10 @@ def train(
     from ..config import RunConfig
     from ..recipe.loading import read_yaml
     from ..trainer import TrainerCallback
-    from ._errors import validation_error_message
+    from .._validation import validate_config
 
     data = read_yaml(config_file, "run config")
-    try:
-        config = RunConfig.model_validate(data)
-    except Exception as error:  # pydantic.ValidationError
-        raise ConfigError(validation_error_message(error, config_file, RunConfig)) from error
+    config = validate_config(RunConfig, data, config_file)
 
     class _Progress(TrainerCallback):
         def on_step(self, trainer: Any, step: int, metrics: dict[str, float], **info: Any) -> None:

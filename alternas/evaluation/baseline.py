@@ -17,6 +17,7 @@ from ..backbones import adapter_for
 from ..bundle import load_bundle
 from ..config import RunConfig
 from ..data.loading import load_training_set
+from ..macs import generation_macs
 from ..runtime import PRECISIONS, resolve_device
 from .evaluate import generate_for_eval, measure_latencies, measure_step_macs
 from .reference import evaluation_inputs, teacher_reference
@@ -92,7 +93,7 @@ def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
             steps=count,
             quality=quality,
             macs_per_step=sum(step_macs) / len(step_macs),
-            generation_macs=sum(step_macs) * inputs.macs_factor,
+            generation_macs=generation_macs(step_macs, inputs.guidance),
             latency_s=latency[str(count)],
         )
         for count, (quality, step_macs) in measured.items()

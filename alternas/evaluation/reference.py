@@ -44,11 +44,6 @@ class EvaluationInputs:
     metrics: list[QualityMetric]
     guidance: bool
 
-    @property
-    def macs_factor(self) -> float:
-        """Forwards per sampler step: 2 with classifier-free guidance, else 1."""
-        return 2.0 if self.guidance else 1.0
-
 
 def evaluation_inputs(
     bundle: ModelBundle, config: RunConfig, sample_shape: Sequence[int], device: torch.device

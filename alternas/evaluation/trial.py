@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from ..macs import generation_macs
 from ..routing import ExpertRouter, RoutingTable
 from ..trainer import AlterTrainer
 from .evaluate import generate_for_eval, image_similarity, measure_latencies, measure_step_macs, quality_scores
@@ -54,7 +55,6 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
         )
         teacher_latency, expert_latency = latency["teacher"], latency["experts"]
 
-    factor = inputs.macs_factor
     metrics: dict[str, Any] = dict(expert_quality)
     if "psnr" in config.metrics or "ssim" in config.metrics:
         similarity = image_similarity(expert_images, teacher_images)
@@ -62,7 +62,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     metrics.update(
         macs_per_step=sum(expert_macs) / len(expert_macs),
         macs_share=sum(expert_macs) / sum(teacher_macs),
-        generation_macs=sum(expert_macs) * factor,
+        generation_macs=generation_macs(expert_macs, inputs.guidance),
         latency_s=expert_latency,
         experts_in_use=len(router.table.lookup(trainer.sampler_timesteps).unique()),
         routing_intervals_max=max(router.table.intervals_per_expert()),
@@ -70,7 +70,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
     metrics.update({f"teacher_{k}": v for k, v in teacher_quality.items()})
     metrics.update(
         teacher_macs_per_step=sum(teacher_macs) / len(teacher_macs),
-        teacher_generation_macs=sum(teacher_macs) * factor,
+        teacher_generation_macs=generation_macs(teacher_macs, inputs.guidance),
         teacher_latency_s=teacher_latency,
         speedup=teacher_latency / expert_latency,
         ideal_speedup=sum(teacher_macs) / sum(expert_macs),

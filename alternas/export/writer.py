@@ -29,11 +29,10 @@ from torch import nn
 
 from .._atomic import atomic_dir
 from .._readers import read_model
-from ..api import RUN_FILES
 from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
 from ..plan import ExpertPlan
-from ..rundir import SearchRunDir
+from ..rundir import RUN_FILES, SearchRunDir
 from .modeling import routed_from_plan
 
 __all__ = ["EXPERT_CONFIG_FILE", "ExportResult", "export_experts", "export_plan"]

@@ -2,7 +2,7 @@
 
 from .checks import Problem, searchable_fields
 from .costs import Architecture, recipe_architecture, recipe_costs
-from .display import format_macs, render_inspection
+from .display import render_inspection
 from .inspection import RecipeInspection, inspect_recipe
 from .json_schema import recipe_json_schema, recipe_json_schema_text
 from .loading import load_recipe, read_yaml
@@ -24,7 +24,6 @@ __all__ = [
     "SearchSettings",
     "SearchSpace",
     "TrialConfig",
-    "format_macs",
     "inspect_recipe",
     "load_recipe",
     "read_yaml",

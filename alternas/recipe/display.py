@@ -8,20 +8,13 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..macs import format_macs
 from ..metrics import lower_is_better
 from .inspection import RecipeInspection
 from .schema import Recipe
 from .space import EXPERTS_PARAM, STEPS_PARAM
 
-__all__ = ["format_macs", "render_inspection"]
-
-
-def format_macs(macs: float) -> str:
-    """MACs with a metric prefix, e.g. ``"760.8 G"``."""
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if macs >= factor:
-            return f"{macs / factor:.1f} {prefix}"
-    return f"{macs:.0f} "
+__all__ = ["render_inspection"]
 
 
 def render_inspection(inspection: RecipeInspection) -> RenderableType:
@@ -108,14 +101,14 @@ def _unit_table(inspection: RecipeInspection) -> Table:
             str(index),
             Text(unit.name),
             unit.kind,
-            format_macs(macs[unit.name]) if candidate else "-",
+            format_macs(macs[unit.name], ".1f", unit="") if candidate else "-",
             f"{macs[unit.name] / costs.dense_macs:.1%}" if candidate else "-",
             "yes" if candidate else "no",
             style=None if candidate else "dim",
         )
     table.caption = (
-        f"dense {format_macs(costs.dense_macs)}MACs, fixed (all candidates skipped) "
-        f"{format_macs(costs.fixed_macs)}MACs = {costs.min_share:.2%} of dense"
+        f"dense {format_macs(costs.dense_macs, '.1f')}, fixed (all candidates skipped) "
+        f"{format_macs(costs.fixed_macs, '.1f')} = {costs.min_share:.2%} of dense"
     )
     return table
 
@@ -132,6 +125,6 @@ def _budget_table(inspection: RecipeInspection) -> Table:
                 f"{value:g}",
                 str(steps),
                 f"{budget.target_share(value, steps):.3f}",
-                format_macs(budget.budget_share(value, steps) * costs.dense_macs * steps),
+                format_macs(budget.budget_share(value, steps) * costs.dense_macs * steps, ".1f", unit=""),
             )
     return table

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..backbones import adapter_for
 from ..exceptions import BackboneError, BudgetError, ConfigError
-from ..macs import CostProfile
+from ..macs import CostProfile, independent_macs
 from ..units import UnitSpec, select_units
 from .checks import Problem, budget_problems, resource_problems
 from .costs import Architecture, recipe_architecture, recipe_costs
@@ -36,6 +36,17 @@ class RecipeInspection:
     candidates: list[UnitSpec]
     costs: CostProfile
     missing: list[Problem]
+
+    def independent_dense_macs(self) -> float:
+        """The dense backbone's MACs per sample and forward counted a second way (``thop`` module hooks,
+        :func:`~alternas.macs.independent_macs`), under the space's convention, to set beside
+        ``costs.dense_macs``."""
+        return independent_macs(
+            adapter_for(self.architecture.model),
+            condition_length=self.architecture.condition_length,
+            include_attention=self.costs.convention == "macs",
+            sample_shape=self.architecture.sample_shape,
+        )
 
 
 def inspect_recipe(recipe: Recipe, origin: str = "<recipe>") -> RecipeInspection:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
 
 from .._readers import short
+from .._validation import validate_config
 from ..exceptions import ConfigError
 from .checks import Problem, recipe_problems
 from .schema import SEARCHED_SECTIONS, Recipe
@@ -122,7 +122,7 @@ def load_recipe(source: str | Path | Mapping[str, Any]) -> Recipe:
     if isinstance(data.get("space"), str):
         data["space"] = _include_space(data["space"], origin, folder)
 
-    recipe = _validate(Recipe, data, origin)
+    recipe = validate_config(Recipe, data, origin)
     problems = _resolve_paths(recipe, folder) + recipe_problems(recipe)
     if problems:
         raise ConfigError("\n".join(problem.format(origin) for problem in problems))
@@ -138,17 +138,8 @@ def _include_space(reference: str, origin: str, folder: Path) -> dict[str, Any]:
             f"{Path.cwd()}); give its path or write the space inline"
         )
     data = read_yaml(path, "search space")
-    _validate(SearchSpace, data, str(path), prefix="space")
+    validate_config(SearchSpace, data, str(path), prefix="space")
     return data
-
-
-def _validate(model: type[BaseModel], data: dict[str, Any], origin: str, prefix: str = "") -> Any:
-    from ..cli._errors import validation_error_message
-
-    try:
-        return model.model_validate(data)
-    except ValidationError as error:
-        raise ConfigError(validation_error_message(error, origin, model, prefix=prefix)) from error
 
 
 def _find_input(value: str, folder: Path) -> Path | None:

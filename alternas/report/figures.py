@@ -18,10 +18,10 @@ from matplotlib.patches import Patch
 from PIL import Image
 
 from .._atomic import atomic_path
-from ..api import RUN_FILES
-from .build import Report
-from .formatting import macs_scale
+from ..macs import macs_scale
 from ..metrics import quality_label
+from ..rundir import RUN_FILES
+from .build import Report
 from .trials import TrialEntry
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ def pareto_figure(report: Report) -> Figure:
     figure = Figure(figsize=(11, 4.4), layout="constrained")
     macs_axes, latency_axes = figure.subplots(1, 2)
     baseline = report.baseline.points if report.baseline is not None else []
-    divisor, unit = macs_scale(
+    divisor, prefix = macs_scale(
         max([e.macs for e in report.entries if e.macs] + [t.macs for t in report.teachers]
             + [p.generation_macs for p in baseline])
     )
-    _pareto_panel(macs_axes, report, "macs", divisor, f"total generation MACs per image ({unit})")
+    _pareto_panel(macs_axes, report, "macs", divisor, f"total generation MACs per image ({prefix}MACs)")
     _pareto_panel(latency_axes, report, "latency_s", 1.0, "sampling time of one latency batch (s)")
     metric = report.config.quality_metric
     macs_axes.set_title(f"{metric} vs generation MACs")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .build import Report
-from .formatting import format_macs, format_value
+from ..macs import format_macs
+from .formatting import format_value
 from .trials import TrialEntry, teacher_quality
 
 __all__ = [
@@ -51,7 +52,7 @@ def trials_table(report: Report, params: bool = True) -> Table:
                 role,
                 format_value(entry.quality),
                 _relative(entry, metric),
-                format_macs(entry.macs, compact=True),
+                format_macs(entry.macs, unit="", separator=""),
                 format_value(metrics.get("macs_share"), 3),
                 format_value(entry.latency_s, 3),
                 _times(metrics.get("speedup")),

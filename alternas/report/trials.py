@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
 
 from .._readers import read_json, read_model, read_yaml, short
-from ..api import RUN_FILES
+from .._validation import validate_config
 from ..config import ReportConfig, RunConfig
-from ..exceptions import CheckpointError, ConfigError
+from ..exceptions import CheckpointError
 from .. import pareto
 from ..plan import ExpertPlan
-from ..rundir import SearchRunDir
+from ..rundir import RUN_FILES, SearchRunDir
 
 __all__ = [
     "TrialRole",
@@ -154,13 +153,7 @@ def read_report_config(run_dir: str | Path) -> ReportConfig:
     """
     recipe_file = SearchRunDir(run_dir).recipe_file
     section = read_yaml(recipe_file).get("report") if recipe_file.is_file() else None
-    try:
-        return ReportConfig.model_validate(section or {})
-    except ValidationError as error:
-        problems = "; ".join(
-            f"`report.{'.'.join(str(p) for p in item['loc'])}`: {item['msg']}" for item in error.errors()
-        )
-        raise ConfigError(f"{recipe_file}: {problems}") from error
+    return validate_config(ReportConfig, section or {}, recipe_file, prefix="report")
 
 
 def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:

@@ -16,10 +16,10 @@ from typing import ClassVar
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
+from ..macs import format_macs
 from ..metrics import lower_is_better
 from ..pareto import knee_index
 from .baseline import Baseline
-from .formatting import format_macs
 from .trials import TrialEntry, teacher_quality
 
 __all__ = [

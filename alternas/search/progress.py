@@ -20,7 +20,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe, format_macs
+from ..macs import format_macs
+from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe
 from ..pareto import trial_front
 from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
@@ -180,11 +181,11 @@ class SearchDisplay:
                 _number(row.loss, ".4f"),
                 _number(row.macs_share, ".3f"),
                 _number(row.quality, ".4g"),
-                format_macs(row.macs) if row.macs is not None else "-",
+                format_macs(row.macs, ".1f", unit=""),
                 self._beyond(row),
             )
         front_text = "  ".join(
-            f"{r.trial_id} ({_number(r.quality, '.4g')}, {format_macs(r.macs)})" for r in rows if r.trial_id in front
+            f"{r.trial_id} ({_number(r.quality, '.4g')}, {format_macs(r.macs, '.1f', unit='')})" for r in rows if r.trial_id in front
         )
         return Group(header, ProgressBar(total=1.0, completed=fraction, width=60), table,
                      Text(f"front (* above): {front_text or '-'}"))
@@ -314,7 +315,7 @@ def _outcome(row: _Row, objectives: Objectives) -> str:
         return row.error or "stopped early"
     verdict = "infeasible (over budget)" if row.feasible is False else "feasible"
     return (f"finished: {objectives.quality_metric} {_number(row.quality, '.4g')}, "
-            f"{format_macs(row.macs) if row.macs is not None else '-'}MACs/image, "
+            f"{format_macs(row.macs, '.1f')}/image, "
             f"MACs share {_number(row.macs_share, '.3f')}, {verdict}")
 
 

@@ -23,16 +23,16 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from .._atomic import atomic_dir
 from .._cache import cache_root, config_hash, file_lock
+from .._validation import validate_config
 from ..bundle import Conditioner, ModelBundle
 from ..data.digits import load_digits_tensors
 from ..evaluation.classifier import load_digits_classifier
 from ..evaluation.quality import ClassConsistency, FrechetDistance, QualityMetric
-from ..exceptions import ConfigError
 
 __all__ = [
     "DigitsLabelEncoder",
@@ -117,13 +117,7 @@ class DigitsTeacherConfig(BaseModel):
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> DigitsTeacherConfig:
         """Validate ``model.builtin`` options, as a :class:`ConfigError` naming the bad key."""
-        try:
-            return cls.model_validate(options)
-        except ValidationError as error:
-            problems = "; ".join(
-                f"`model.builtin.{'.'.join(str(p) for p in e['loc'])}`: {e['msg']}" for e in error.errors()
-            )
-            raise ConfigError(f"invalid builtin:digits options: {problems}") from error
+        return validate_config(cls, options, "builtin:digits options", prefix="model.builtin")
 
     def unet_config(self) -> dict[str, Any]:
         """The ``UNet2DConditionModel`` config: cross-attention down/up blocks and mid block."""

@@ -1,15 +1,37 @@
-"""Turn pydantic validation errors into one readable message: file, field path, problem, fix."""
+"""Validate user-written values with pydantic; a failure is one :class:`ConfigError` naming file, field and fix."""
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from .._readers import short
+from ._readers import short
+from .exceptions import ConfigError
 
-__all__ = ["validation_error_message"]
+__all__ = ["validate_config", "validation_error_message"]
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validate_config(model: type[_Model], data: Any, source: str | Path, prefix: str = "") -> _Model:
+    """``model`` validated from ``data``, the one way user input becomes a config.
+
+    Args:
+        model: the pydantic model.
+        data: the values (a dict from a YAML file, command-line options...).
+        source: where they came from (a file, ``"command line"``), named in the message.
+        prefix: the field path of ``data`` inside its file, e.g. ``"report"``.
+
+    Raises:
+        ConfigError: one line per problem (see :func:`validation_error_message`).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(validation_error_message(error, source, model, prefix=prefix)) from error
 
 
 def validation_error_message(
