@@ -28,7 +28,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from alternas.backbones import adapter_for
-from alternas.bundle import load_bundle
+from alternas.sources import load_bundle
 from alternas.config import RunConfig
 from alternas.evaluation import denoise, dense_predictor, make_scheduler, measure_latencies
 from alternas.export import export_experts, export_plan, generate_images, load_experts, plan_from_masks
