@@ -14,14 +14,13 @@ import torch
 import yaml
 
 from ._atomic import atomic_dir, atomic_write_text
-from .bundle import load_bundle
 from .checkpoints import list_checkpoints
 from .config import RunConfig
-from .data.loading import load_training_set
 from .images import save_image_grid
 from .plan import ExpertPlan
 from .rundir import RUN_FILES
 from .runtime import allow_recompiles
+from .sources import load_bundle, load_training_set
 from .trainer import AlterTrainer, TrainerCallback
 
 __all__ = ["TrialResult", "train_alter", "prepare_trainer"]

@@ -1,8 +1,8 @@
-"""A backbone together with what it needs to train and sample: noise schedule, conditioner, decoder.
+"""A backbone together with what it needs to train and sample: noise schedule, conditioner, codec.
 
-:func:`load_bundle` turns a :class:`~alternas.config.ModelConfig` into a :class:`ModelBundle`. The
-built-in ``builtin:digits`` teacher lives in :mod:`alternas.zoo.digits`; real latent-diffusion
-pipelines (Stable Diffusion, DiT) in :mod:`alternas.pipelines`.
+These are the types every source fills in: :func:`alternas.sources.load_bundle` builds a
+:class:`ModelBundle` from the built-in zoo (:mod:`alternas.zoo`) or from a real latent-diffusion
+pipeline (:mod:`alternas.pipelines`). This module imports neither.
 """
 
 from __future__ import annotations
@@ -10,19 +10,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
-from .config import EvalConfig, ModelConfig
+from .backbones import adapter_for
+from .config import EvalConfig
 
 __all__ = [
+    "Codec",
     "Conditioner",
     "ClassLabelConditioner",
     "UnconditionalConditioner",
     "ModelBundle",
-    "load_bundle",
+    "ReferenceSet",
 ]
 
 
@@ -95,6 +98,44 @@ class UnconditionalConditioner(Conditioner):
         return False
 
 
+class Codec(Protocol):
+    """Maps images to the samples a latent backbone is trained on and back (a VAE; see
+    :class:`alternas.pipelines.LatentCodec`)."""
+
+    @property
+    def spatial_factor(self) -> int:
+        """Image pixels per sample pixel along one side."""
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in ``[-1, 1]`` of shape ``(B, 3, H, W)`` -> samples ``(B, C, H / f, W / f)``."""
+
+    def decode(self, samples: torch.Tensor) -> torch.Tensor:
+        """Samples ``(B, C, h, w)`` -> images in ``[-1, 1]`` of shape ``(B, 3, h * f, w * f)``."""
+
+
+@dataclass
+class ReferenceSet:
+    """Real images and the conditions they were taken with, from the first items of the training data.
+
+    A pipeline bundle starts with an empty set; loading the training data fills it (see
+    :func:`alternas.pipelines.datasets.load_pipeline_training_set`), so FID compares generated images
+    with real images of the data the run trains on, and text models are evaluated on its captions
+    unless ``eval.prompts_file`` is set.
+
+    Attributes:
+        images (`torch.Tensor` of shape `(M, 3, H, W)`, uint8): real images, possibly memory-mapped.
+        conditions: the caption (or class label) of each image.
+    """
+
+    images: torch.Tensor | None = None
+    conditions: list[Any] = field(default_factory=list)
+
+    def fill(self, images: torch.Tensor, conditions: list[Any]) -> None:
+        """Set the real images ``(M, 3, H, W)`` uint8 and their ``M`` conditions."""
+        self.images = images
+        self.conditions = list(conditions)
+
+
 @dataclass
 class ModelBundle:
     """A pretrained backbone with its noise schedule, conditioner and (for latent models) decoder.
@@ -104,24 +145,26 @@ class ModelBundle:
         scheduler_config: the training noise schedule (a diffusers scheduler config dict).
         conditioner: encodes labels/prompts into forward kwargs.
         source: where the backbone came from (``builtin:digits``, a path, a Hub id, ``config``).
-        decode: maps model samples to images in ``[-1, 1]`` of shape ``(B, 3 or 1, H, W)``
-            (the VAE decoder for latent models; ``None`` for pixel-space models).
-        encode: maps images in ``[-1, 1]`` to model samples (the scaled VAE encoder); ``None`` for
-            pixel-space models.
+        directory: the folder the backbone was loaded from (a pipeline, the built-in's cache folder).
+        codec: the VAE of a latent model; ``None`` for pixel-space models.
         make_quality_metrics: ``(names, eval_config) -> metrics``: builds the default quality metrics
             for a list of metric names (``["fid", "accuracy", ...]``), reading weight locations from
             the eval section; ``None`` when the bundle has no defaults.
-        extras: other pipeline parts a loader wants to keep (e.g. tokenizer and text encoder).
+        reference: the real images and conditions of a real model's evaluation, filled when its
+            training data is loaded; ``None`` when the quality metrics bring their own.
+        label_encoder: the module that embeds class labels as tokens (the built-in digits), which an
+            exported pipeline carries; ``None`` otherwise.
     """
 
     backbone: nn.Module
     scheduler_config: dict[str, Any]
     conditioner: Conditioner
     source: str
-    decode: Callable[[torch.Tensor], torch.Tensor] | None = None
-    encode: Callable[[torch.Tensor], torch.Tensor] | None = None
+    directory: Path | None = None
+    codec: Codec | None = None
     make_quality_metrics: Callable[[Sequence[str], EvalConfig], list[Any]] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    reference: ReferenceSet | None = None
+    label_encoder: nn.Module | None = None
 
     @property
     def class_name(self) -> str:
@@ -131,16 +174,23 @@ class ModelBundle:
     @property
     def spatial_factor(self) -> int:
         """Image pixels per backbone sample pixel along each side (the VAE's downsampling, else 1)."""
-        codec = self.extras.get("codec")
-        return int(codec.spatial_factor) if codec is not None else 1
+        return int(self.codec.spatial_factor) if self.codec is not None else 1
+
+    @property
+    def decode(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Model samples -> images in ``[-1, 1]`` (the VAE decoder); ``None`` for pixel-space models."""
+        return self.codec.decode if self.codec is not None else None
+
+    @property
+    def encode(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Images in ``[-1, 1]`` -> model samples (the VAE encoder); ``None`` for pixel-space models."""
+        return self.codec.encode if self.codec is not None else None
 
     def sample_shape(self, resolution: int | None = None) -> tuple[int, int, int]:
         """Backbone input shape ``(C, H, W)`` for square images of ``resolution`` px.
 
         ``None`` gives the backbone's native sample size (its config's ``sample_size``).
         """
-        from .backbones import adapter_for
-
         channels, height, width = adapter_for(self.backbone).sample_shape
         if resolution is not None:
             height = width = resolution // self.spatial_factor
@@ -155,14 +205,3 @@ class ModelBundle:
     def prediction_type(self) -> str:
         """``epsilon``, ``v_prediction`` or ``sample``."""
         return str(self.scheduler_config.get("prediction_type", "epsilon"))
-
-
-def load_bundle(config: ModelConfig) -> ModelBundle:
-    """Build the :class:`ModelBundle` a model config names."""
-    if config.backbone.startswith("builtin:"):
-        from .zoo import load_builtin
-
-        return load_builtin(config.backbone.removeprefix("builtin:"), config.builtin)
-    from .pipelines import load_pipeline_bundle
-
-    return load_pipeline_bundle(config)

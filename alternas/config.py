@@ -31,6 +31,19 @@ SchedulerName = Literal["ddim", "dpm_solver", "euler", "ddpm"]
 Precision = Literal["fp32", "bf16", "fp16"]
 
 
+#: prefix of the built-in backbones and data sets (``builtin:digits``)
+BUILTIN_PREFIX = "builtin:"
+#: prefix of a Hugging Face dataset source (``hf:<path or id>``)
+HF_PREFIX = "hf:"
+#: what a ``data.source`` names: a built-in set, a Hugging Face dataset, a glob of .tar shards, or a
+#: path (an image folder, one .tar file or a folder of shards)
+DataSourceKind = Literal["builtin", "hf", "glob", "path"]
+
+
+def _builtin_name(value: str) -> str | None:
+    return value.removeprefix(BUILTIN_PREFIX) if value.startswith(BUILTIN_PREFIX) else None
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -64,6 +77,12 @@ class ModelConfig(_Section):
         False, description="torch.compile each prunable unit of the student and teacher (CUDA only; long runs)"
     )
 
+    @property
+    def builtin_name(self) -> str | None:
+        """The built-in backbone's name (``digits`` for ``builtin:digits``); ``None`` for a pipeline
+        folder or a Hugging Face id."""
+        return _builtin_name(self.backbone)
+
 
 class DataConfig(_Section):
     """Training data."""
@@ -93,6 +112,20 @@ class DataConfig(_Section):
     reference_images: int = Field(
         1000, ge=2, description="real images (the data's first ones) kept as the FID reference of real models"
     )
+
+    @property
+    def source_kind(self) -> DataSourceKind:
+        """What ``source`` names (see :data:`DataSourceKind`)."""
+        if self.source.startswith(BUILTIN_PREFIX):
+            return "builtin"
+        if self.source.startswith(HF_PREFIX):
+            return "hf"
+        return "glob" if any(char in self.source for char in "*?[") else "path"
+
+    @property
+    def source_name(self) -> str:
+        """``source`` without its ``builtin:`` / ``hf:`` prefix."""
+        return _builtin_name(self.source) or self.source.removeprefix(HF_PREFIX)
 
 
 class UnitsConfig(_Section):

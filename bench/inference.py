@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from alternas.backbones import adapter_for, build_backbone
-from alternas.bundle import load_bundle
+from alternas.sources import load_bundle
 from alternas.config import RunConfig
 from alternas.evaluation import denoise, dense_predictor, make_scheduler, measure_latencies
 from alternas.export import export_experts, export_plan, generate_images, load_experts, plan_from_masks

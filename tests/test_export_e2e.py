@@ -17,7 +17,7 @@ from diffusers import UNet2DConditionModel
 
 from alternas.api import train_alter
 from alternas.backbones import adapter_for
-from alternas.bundle import load_bundle
+from alternas.sources import load_bundle
 from alternas.config import RunConfig
 from alternas.evaluation import ExpertRouter, generate, routed_predictor
 from alternas.export import RoutedUNet2DConditionModel, export_experts

@@ -9,10 +9,11 @@ import pytest
 import torch
 from diffusers import DiTTransformer2DModel, UNet2DConditionModel, UNet2DModel
 
-from alternas.bundle import UnconditionalConditioner, load_bundle
+from alternas.bundle import UnconditionalConditioner
 from alternas.config import ModelConfig
 from alternas.exceptions import BackboneError, DataError
 from alternas.pipelines import ClassNameConditioner, TextConditioner
+from alternas.sources import load_bundle
 
 from ._tiny_pipelines import DIT_CLASSES, IMAGE_SIZE, TEXT_LENGTH, save_dit_pipeline, save_sd_pipeline
 
@@ -45,7 +46,7 @@ def test_stable_diffusion_folder_gives_text_conditioning_latents_and_its_schedul
     images = torch.rand(2, 3, IMAGE_SIZE, IMAGE_SIZE) * 2 - 1
     latents = bundle.encode(images)
     assert latents.shape == (2, 4, IMAGE_SIZE // 8, IMAGE_SIZE // 8)
-    vae = bundle.extras["codec"].vae
+    vae = bundle.codec.vae
     raw = vae.encode(images).latent_dist.mean
     assert torch.allclose(latents, raw * vae.config.scaling_factor, atol=1e-6)
     decoded = bundle.decode(latents)

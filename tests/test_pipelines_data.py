@@ -11,11 +11,9 @@ import torch
 import yaml
 from PIL import Image
 
-from alternas.bundle import load_bundle
 from alternas.config import DataConfig, ModelConfig
-from alternas.data.loading import load_training_set
 from alternas.exceptions import DataError
-from alternas.pipelines import preencode
+from alternas.sources import load_bundle, load_training_set, preencode
 
 from ._tiny_pipelines import (
     DIT_CLASSES,
@@ -55,11 +53,11 @@ def test_caption_folder_is_encoded_once_into_a_memory_mapped_cache(sd_bundle, tm
     expected = sd_bundle.conditioner.encode(captions(6), "cpu")["encoder_hidden_states"]
     assert torch.allclose(hidden.float(), expected, atol=2e-3)
     pixels = torch.from_numpy(np.array(image(0))).permute(2, 0, 1)[None]  # image 0 is square already
-    assert torch.equal(sd_bundle.extras["reference"].images[:1], pixels)
+    assert torch.equal(sd_bundle.reference.images[:1], pixels)
     latents = sd_bundle.encode(pixels.float() / 127.5 - 1)
     assert torch.allclose(data.samples[:1].float(), latents, atol=2e-3)
 
-    reference = sd_bundle.extras["reference"]
+    reference = sd_bundle.reference
     assert reference.images.shape == (4, 3, IMAGE_SIZE, IMAGE_SIZE) and reference.images.dtype == torch.uint8
     assert reference.conditions == captions(4)
     assert sd_bundle.conditioner.evaluation_conditions(5) == captions(4) + captions(1)
@@ -69,7 +67,7 @@ def test_caption_folder_is_encoded_once_into_a_memory_mapped_cache(sd_bundle, tm
     def no_encoding(*args, **kwargs):
         raise AssertionError("the VAE ran again: the cache was not reused")
 
-    monkeypatch.setattr(sd_bundle.extras["codec"], "encode", no_encoding)
+    monkeypatch.setattr(sd_bundle.codec, "encode", no_encoding)
     again = _load(sd_bundle, folder, reference_images=4, encode_batch_size=4)
     assert torch.equal(again.samples, data.samples)
     with pytest.raises(AssertionError, match="the VAE ran again"):
@@ -128,7 +126,7 @@ def test_tar_shards_by_folder_file_or_glob(sd_bundle, dit_bundle, tmp_path):
     by_folder = _load(sd_bundle, shards)
     by_glob = _load(sd_bundle, shards / "shard-*.tar")
     assert len(by_folder) == 6 and torch.equal(by_folder.samples, by_glob.samples)
-    assert sorted(sd_bundle.extras["reference"].conditions) == sorted(captions(6))
+    assert sorted(sd_bundle.reference.conditions) == sorted(captions(6))
     assert len(_load(sd_bundle, shards / "shard-0000.tar")) == 3
     assert sorted(_load(dit_bundle, shards).labels.tolist()) == sorted(i % 4 for i in range(6))
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from alternas.export import export_experts, generate_images, load_experts
-from alternas.pipelines import preencode
+from alternas.sources import preencode
 from alternas.report import write_report
 from alternas.rundir import SearchRunDir
 from alternas.search import search

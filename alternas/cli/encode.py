@@ -22,11 +22,11 @@ def encode(
     """
     setup_logging(verbose)
     from ..exceptions import ConfigError
-    from ..pipelines import preencode
     from ..recipe import load_recipe
+    from ..sources import preencode
 
     recipe = load_recipe(recipe_file)
-    if recipe.model.backbone.startswith("builtin:"):
+    if recipe.model.builtin_name is not None:
         raise ConfigError(f"`{recipe_file}` uses the built-in `{recipe.model.backbone}`, which needs no encoding")
     directory = preencode({"model": recipe.model.model_dump(), "data": recipe.data.model_dump()})
     meta = json.loads((directory / "meta.json").read_text())

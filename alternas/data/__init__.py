@@ -1,7 +1,7 @@
-"""Training data: sources, deterministic batching, and loading for a run."""
+"""Training data: the built-in digits and deterministic batching (:func:`alternas.sources.load_training_set`
+chooses the source)."""
 
-from .digits import load_digits_tensors
-from .loading import load_training_set
+from .digits import digits_training_set, load_digits_tensors
 from .training_set import TrainingSet
 
-__all__ = ["TrainingSet", "load_digits_tensors", "load_training_set"]
+__all__ = ["TrainingSet", "digits_training_set", "load_digits_tensors"]

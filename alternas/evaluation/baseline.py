@@ -14,11 +14,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..backbones import adapter_for
-from ..bundle import load_bundle
 from ..config import RunConfig
-from ..data.loading import load_training_set
 from ..macs import generation_macs
 from ..runtime import PRECISIONS, resolve_device
+from ..sources import load_bundle, load_training_set
 from .evaluate import generate_for_eval, measure_latencies, measure_step_macs
 from .reference import evaluation_inputs, teacher_reference
 from .sampling import dense_predictor

@@ -220,14 +220,14 @@ def _build_pipeline(
     """The pipeline to save around ``routed``, or ``None`` when the backbone did not come with one."""
     from ..schedulers import make_scheduler
 
-    if config.model.backbone == "builtin:digits":
-        from ..bundle import load_bundle
+    if config.model.builtin_name == "digits":
+        from ..sources import load_bundle
         from .pipeline_digits import AlternasDigitsPipeline
 
         bundle = load_bundle(config.model)
         return AlternasDigitsPipeline(
             unet=routed,
-            label_encoder=bundle.extras["label_encoder"],
+            label_encoder=bundle.label_encoder,
             scheduler=make_scheduler(plan.sampler.scheduler, bundle.scheduler_config),
             default_num_inference_steps=plan.sampler.steps,
             default_guidance_scale=float(plan.metrics.get("guidance_scale", 1.0)),

@@ -2,15 +2,15 @@
 
 ``load_pipeline_bundle`` turns a local pipeline folder or a cached Hugging Face id into a
 :class:`~alternas.bundle.ModelBundle`; ``load_pipeline_training_set`` reads an image folder, a Hugging
-Face dataset or tar shards and pre-encodes it (VAE latents, text embeddings) into a memory-mapped cache;
-``preencode`` does that ahead of a search.
+Face dataset or tar shards and pre-encodes it (VAE latents, text embeddings) into a memory-mapped cache.
+:mod:`alternas.sources` chooses between these and the built-in zoo.
 """
 
+from ..bundle import ReferenceSet
 from .bundle import load_pipeline_bundle
 from .conditioners import ClassNameConditioner, TextConditioner
-from .datasets import load_pipeline_training_set, preencode
+from .datasets import load_pipeline_training_set
 from .latents import LatentCodec
-from .reference import ReferenceSet
 
 __all__ = [
     "ClassNameConditioner",
@@ -19,5 +19,4 @@ __all__ = [
     "TextConditioner",
     "load_pipeline_bundle",
     "load_pipeline_training_set",
-    "preencode",
 ]

@@ -26,7 +26,7 @@ from diffusers.models.embeddings import LabelEmbedding
 from torch import nn
 
 from ..backbones import adapter_for, build_backbone, load_backbone
-from ..bundle import Conditioner, ModelBundle, UnconditionalConditioner
+from ..bundle import Conditioner, ModelBundle, ReferenceSet, UnconditionalConditioner
 from ..config import ModelConfig
 from ..evaluation.real_metrics import real_quality_metrics
 from ..exceptions import BackboneError
@@ -34,7 +34,6 @@ from ..runtime import PRECISIONS
 from .conditioners import ClassNameConditioner, TextConditioner, describe_condition
 from .hub import load_component, read_model_index, resolve_pipeline_dir
 from .latents import LatentCodec
-from .reference import ReferenceSet
 
 __all__ = ["load_pipeline_bundle"]
 
@@ -66,14 +65,14 @@ def load_pipeline_bundle(config: ModelConfig) -> ModelBundle:
         scheduler_config=_scheduler_config(directory),
         conditioner=conditioner,
         source=str(directory) if config.config is None else f"{directory} (random weights from model.config)",
-        decode=codec.decode if codec is not None else None,
-        encode=codec.encode if codec is not None else None,
+        directory=directory,
+        codec=codec,
         make_quality_metrics=functools.partial(
             real_quality_metrics,
             reference=reference,
             describe=functools.partial(describe_condition, conditioner),
         ),
-        extras={"directory": directory, "codec": codec, "reference": reference},
+        reference=reference,
     )
 
 

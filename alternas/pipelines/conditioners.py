@@ -8,10 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..bundle import ClassLabelConditioner, Conditioner
+from ..bundle import ClassLabelConditioner, Conditioner, ReferenceSet
 from ..exceptions import ConfigError, DataError
 from ._placement import place_frozen
-from .reference import ReferenceSet
 
 __all__ = ["TextConditioner", "ClassNameConditioner", "describe_condition"]
 

@@ -82,12 +82,12 @@ def open_data_source(config: DataConfig, kind: ConditionKind) -> DataSource:
         DataError: the source does not exist or holds no images.
     """
     source = config.source
-    if source.startswith("hf:"):
-        return HuggingFaceSource(source.removeprefix("hf:"), config, kind)
+    if config.source_kind == "hf":
+        return HuggingFaceSource(config.source_name, config, kind)
     path = Path(source).expanduser()
     if path.is_file() and path.suffix == ".tar":
         return TarShardSource([path], config, kind)
-    if any(char in source for char in "*?["):
+    if config.source_kind == "glob":
         shards = sorted(Path(p) for p in glob.glob(str(path)) if p.endswith(".tar"))
         if not shards:
             raise DataError(f"`data.source` pattern `{source}` matches no .tar shards")

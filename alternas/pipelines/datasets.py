@@ -1,4 +1,7 @@
-"""Training data for real pipelines: read a data source, pre-encode it once, and serve it memory-mapped."""
+"""Training data for real pipelines: read a data source, pre-encode it once, and serve it memory-mapped.
+
+:func:`alternas.sources.preencode` runs the encoding ahead of a search.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,15 @@ from typing import Any
 
 from .._cache import cache_root, config_hash
 from ..bundle import ClassLabelConditioner, ModelBundle, UnconditionalConditioner
-from ..config import DataConfig, RunConfig
+from ..config import DataConfig
 from ..data.training_set import TrainingSet
 from ..exceptions import DataError
 from .conditioners import TextConditioner
 from .data_sources import ConditionKind, open_data_source
 from .encoded import ENCODED_FORMAT, EncodedData, EncodingJob, encode_to_cache
 from .hub import files_fingerprint
-from .latents import LatentCodec
-from .reference import ReferenceSet
 
-__all__ = ["encode_training_data", "load_pipeline_training_set", "preencode"]
+__all__ = ["encode_training_data", "load_pipeline_training_set"]
 
 
 def load_pipeline_training_set(
@@ -36,9 +37,8 @@ def load_pipeline_training_set(
         DataError: the data is missing, empty, unreadable, lacks a column, or does not fit the model.
     """
     encoded = encode_training_data(config, bundle, sample_shape)
-    reference = bundle.extras.get("reference")
-    if isinstance(reference, ReferenceSet):
-        reference.fill(encoded.reference_images, encoded.reference_conditions)
+    if bundle.reference is not None:
+        bundle.reference.fill(encoded.reference_images, encoded.reference_conditions)
     labels = encoded.conditions.get("class_labels")
     return TrainingSet(encoded.samples, encoded.conditions, labels)
 
@@ -47,7 +47,6 @@ def encode_training_data(
     config: DataConfig, bundle: ModelBundle, sample_shape: tuple[int, int, int]
 ) -> EncodedData:
     """The pre-encoded data for ``bundle`` at ``sample_shape``, from its cache or encoded now."""
-    codec: LatentCodec | None = bundle.extras.get("codec")
     factor = bundle.spatial_factor
     resolution = sample_shape[-1] * factor
     if sample_shape[-1] != sample_shape[-2]:
@@ -77,7 +76,7 @@ def encode_training_data(
         job = EncodingJob(
             list_items=lambda: source.items()[: config.max_items],
             resolution=resolution,
-            encode_images=codec.encode if codec is not None else None,
+            encode_images=bundle.encode,
             encode_conditions=bundle.conditioner.encode,
             batch_size=config.encode_batch_size,
             reference_count=config.reference_images,
@@ -95,21 +94,6 @@ def encode_training_data(
     return encoded
 
 
-def preencode(config: RunConfig | dict[str, Any]) -> Path:
-    """Pre-encode a run's training data (latents, text embeddings, reference images) into the cache.
-
-    Running it once before a search means no trial waits for the VAE or the text encoder.
-
-    Returns:
-        The cache folder.
-    """
-    from ..bundle import load_bundle
-
-    config = config if isinstance(config, RunConfig) else RunConfig.model_validate(config)
-    bundle = load_bundle(config.model)
-    return encode_training_data(config.data, bundle, bundle.sample_shape(config.data.resolution)).directory
-
-
 def _condition_kind(bundle: ModelBundle) -> ConditionKind:
     conditioner = bundle.conditioner
     if isinstance(conditioner, TextConditioner):
@@ -123,9 +107,11 @@ def _condition_kind(bundle: ModelBundle) -> ConditionKind:
 
 def _model_fingerprint(bundle: ModelBundle, kind: ConditionKind) -> dict[str, Any]:
     """What the encoding depends on: the VAE and text-encoder files, or the class-name table."""
-    directory: Path = bundle.extras["directory"]
+    directory = bundle.directory
+    if directory is None:
+        raise DataError(f"real-data loading needs a pipeline folder; `{bundle.source}` was not loaded from one")
     parts = []
-    if bundle.extras.get("codec") is not None:
+    if bundle.codec is not None:
         parts.append(directory / "vae")
     if kind == "caption":
         parts += [directory / "text_encoder", directory / "tokenizer"]

@@ -104,7 +104,7 @@ def resource_problems(recipe: Recipe) -> list[Problem]:
     ``alternas search`` loads the backbone, before any trial starts)."""
     problems = []
     source = recipe.data.source
-    if not source.startswith(("builtin:", "hf:")) and not any(c in source for c in "*?["):
+    if recipe.data.source_kind == "path":
         if not Path(source).exists():
             problems.append(
                 Problem("data.source", f"`{source}` does not exist; give an image folder, .tar shards or `hf:<dataset>`")

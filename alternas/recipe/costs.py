@@ -18,6 +18,7 @@ from diffusers import DiTTransformer2DModel, UNet2DConditionModel
 from torch import nn
 
 from ..backbones import adapter_for, backbone_class_name, build_backbone
+from ..config import ModelConfig
 from ..exceptions import BackboneError, ConfigError
 from ..macs import CostProfile, profile_costs
 from ..units import UnitSpec
@@ -57,9 +58,9 @@ def recipe_architecture(recipe: Recipe) -> Architecture:
             ``model.architecture``), or its class is not supported.
     """
     model_config = recipe.model
-    builtin = model_config.backbone.startswith("builtin:")
+    builtin = model_config.builtin_name is not None
     if builtin:
-        class_name, config, source = _builtin_config(model_config.backbone, model_config.builtin)
+        class_name, config, source = _builtin_config(model_config)
     elif model_config.config is not None:
         class_name, config, source = backbone_class_name(model_config.config), model_config.config, "model.config"
     else:
@@ -88,16 +89,18 @@ def recipe_costs(recipe: Recipe, architecture: Architecture, units: list[UnitSpe
     )
 
 
-def _builtin_config(backbone: str, options: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+def _builtin_config(model_config: ModelConfig) -> tuple[str, dict[str, Any], str]:
     from ..zoo import BUILTINS
 
-    name = backbone.removeprefix("builtin:")
-    if name != "digits":
+    if model_config.builtin_name != "digits":
         available = ", ".join(f"builtin:{n}" for n in BUILTINS)
-        raise ConfigError(f"`model.backbone`: unknown builtin backbone `{backbone}`; available: {available}")
+        raise ConfigError(
+            f"`model.backbone`: unknown builtin backbone `{model_config.backbone}`; available: {available}"
+        )
     from ..zoo.digits import DigitsTeacherConfig
 
-    return "UNet2DConditionModel", DigitsTeacherConfig.from_options(options).unet_config(), backbone
+    options = DigitsTeacherConfig.from_options(model_config.builtin)
+    return "UNet2DConditionModel", options.unet_config(), model_config.backbone
 
 
 def _stored_config(backbone: str, subfolder: str | None, architecture: str | None) -> tuple[str, dict[str, Any], str]:

@@ -157,7 +157,7 @@ def _resolve_paths(recipe: Recipe, folder: Path) -> list[Problem]:
     for section_name, field, required in _INPUT_PATHS:
         section = getattr(recipe, section_name)
         value = getattr(section, field)
-        if value is None or _is_not_a_path(section_name, field, value):
+        if value is None or _is_not_a_path(section_name, field, section):
             continue
         found = _find_input(value, folder)
         if found is not None:
@@ -177,13 +177,13 @@ def _resolve_paths(recipe: Recipe, folder: Path) -> list[Problem]:
     return problems
 
 
-_NOT_PATHS: dict[tuple[str, str], Callable[[str], bool]] = {
-    ("model", "backbone"): lambda v: v.startswith("builtin:"),
-    ("data", "source"): lambda v: v.startswith(("builtin:", "hf:")) or any(c in v for c in "*?["),
+_NOT_PATHS: dict[tuple[str, str], Callable[[Any], bool]] = {
+    ("model", "backbone"): lambda model: model.builtin_name is not None,
+    ("data", "source"): lambda data: data.source_kind != "path",
 }
 
 
-def _is_not_a_path(section: str, field: str, value: str) -> bool:
-    """Whether ``value`` names something other than a file (a builtin, a dataset id, a glob)."""
-    rule = _NOT_PATHS.get((section, field))
-    return rule is not None and rule(value)
+def _is_not_a_path(section_name: str, field: str, section: Any) -> bool:
+    """Whether the section's ``field`` names something other than a file (a builtin, a dataset id, a glob)."""
+    rule = _NOT_PATHS.get((section_name, field))
+    return rule is not None and rule(section)

@@ -27,11 +27,11 @@ from rich.console import Console
 
 from .._atomic import atomic_write_text
 from .._cache import config_hash
-from ..bundle import load_bundle
 from ..exceptions import CheckpointError, DataError
 from ..recipe import Recipe, inspect_recipe, load_recipe
 from ..recipe.checks import resource_problems
 from ..rundir import SearchRunDir, TrialRecord
+from ..sources import load_bundle
 from .baseline import ensure_baseline
 from .cluster import ray_cluster
 from .objectives import Objectives

@@ -239,5 +239,6 @@ def load_digits_bundle(config: DigitsTeacherConfig | None = None) -> ModelBundle
         conditioner=LabelTokenConditioner(encoder),
         source=f"builtin:digits ({directory.name})",
         make_quality_metrics=lambda names, eval_config: digits_quality_metrics(config.resolution, names),
-        extras={"label_encoder": encoder, "directory": directory},
+        directory=directory,
+        label_encoder=encoder,
     )
