@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .metrics import QualityMetric
+from .metrics import QualityMetricName
 
 __all__ = [
     "ModelConfig",
@@ -283,7 +283,7 @@ class EvalConfig(_Section):
     seed: int = Field(
         1234, ge=0, le=2**32 - 1, description="seed of the evaluation noise (same for experts and teacher)"
     )
-    metrics: list[QualityMetric] = Field(
+    metrics: list[QualityMetricName] = Field(
         default_factory=lambda: ["fid", "accuracy", "psnr", "ssim"], description="quality metrics"
     )
     latency_repeats: int = Field(5, ge=1, description="timed repeats for latency (median)")
@@ -363,7 +363,7 @@ class BaselineConfig(_Section):
 class ReportConfig(_Section):
     """How a search's trials are ranked and which one wins (used by ``alternas report``/``export``)."""
 
-    quality_metric: QualityMetric = Field(
+    quality_metric: QualityMetricName = Field(
         "fid", description="quality axis of the Pareto front (fid: lower is better; others: higher)"
     )
     winner: Literal["fewest_macs_within_quality", "best_quality_under_macs", "knee"] = Field(
