@@ -4,7 +4,9 @@ Each iteration draws one mini-batch and one noise/timestep sample and runs the f
 then (1) a backbone step with the current hard expert table (skipped units really skipped), (2) while
 ``step < train.hypernet_steps`` a hypernetwork step with straight-through Gumbel masks through the
 frozen student, and (3) a refresh of the hard table (deterministic hardening). After ``hypernet_steps``
-only the backbone trains. Every random draw of iteration ``k`` comes from a generator seeded with
+only the backbone trains. With ``hypernet.warm_start_steps`` the experts start as one shared expert
+and are grown from it at that iteration (step (0), see :class:`~alternas.hypernet.HyperNetwork`).
+Every random draw of iteration ``k`` comes from a generator seeded with
 ``(seed, k)``, so a run resumed from a checkpoint repeats an uninterrupted one bit for bit on CPU.
 """
 
@@ -200,6 +202,9 @@ class AlterTrainer:
 
     def train_step(self) -> dict[str, float]:
         """Run iteration ``self.step`` and advance it; returns the iteration's metrics."""
+        if self.hypernet.sharing and self.step >= self.config.hypernet.warm_start_steps:
+            self.hypernet.grow()  # (0) the experts start from the shared one
+            self.keep, self.assignment = self.hypernet.harden(self.time_features)
         generator = self._generator(self.step)
         batch = self._draw_batch(generator)
         metrics: dict[str, float] = {}
