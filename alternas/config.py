@@ -208,6 +208,14 @@ class HypernetConfig(_Section):
         description="intervals router: width of the soft edge of an interval, as a share of the training "
         "timesteps (the gradient reaches boundaries through timesteps within a few edge widths)",
     )
+    warm_start_steps: int = Field(
+        0,
+        ge=0,
+        description="iterations at the start of the search in which the experts are one shared expert "
+        "(one mask for every timestep, routing unused): a Static run, draw for draw; at this iteration the "
+        "`experts.count` experts are grown from it (identical masks) and then learn apart. 0 = independent "
+        "experts from the first iteration (the paper); at most `train.hypernet_steps`",
+    )
 
 
 class LossConfig(_Section):
@@ -312,6 +320,17 @@ class RunConfig(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _check_warm_start(self) -> RunConfig:
+        steps = self.hypernet.warm_start_steps
+        if steps and self.experts.count == 1:
+            raise ValueError("`hypernet.warm_start_steps` grows several experts from one; with `experts.count: 1` "
+                             "leave it 0")
+        if steps > self.train.hypernet_steps:
+            raise ValueError(f"`hypernet.warm_start_steps` ({steps}) cannot exceed `train.hypernet_steps` "
+                             f"({self.train.hypernet_steps})")
+        return self
 
 
 class BaselineConfig(_Section):
