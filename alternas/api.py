@@ -18,7 +18,8 @@ from .checkpoints import list_checkpoints
 from .config import RunConfig
 from .images import save_image_grid
 from .plan import ExpertPlan
-from .rundir import RUN_FILES
+from .metrics import TrialMetrics
+from .rundir import RUN_FILES, write_metrics
 from .runtime import allow_recompiles
 from .sources import load_bundle, load_training_set
 from .trainer import AlterTrainer, TrainerCallback
@@ -38,7 +39,7 @@ class TrialResult:
         run_dir: where everything was written (``None`` if nothing was written).
     """
 
-    metrics: dict[str, Any]
+    metrics: TrialMetrics
     plan: ExpertPlan
     history: list[dict[str, float]]
     run_dir: Path | None
@@ -100,7 +101,7 @@ def train_alter(
     history = trainer.fit(callbacks, checkpoint_dir)
     train_seconds = time.perf_counter() - started
     plan = trainer.expert_plan()
-    metrics: dict[str, Any] = {}
+    metrics = TrialMetrics()
     if evaluate:
         from .evaluation.trial import evaluate_trial
 
@@ -109,14 +110,13 @@ def train_alter(
             scale = max(1, 64 // images["experts"].shape[-1])
             save_image_grid(images["experts"][:100], run_path / RUN_FILES["samples"] / "experts.png", 10, scale)
             save_image_grid(images["teacher"][:100], run_path / RUN_FILES["samples"] / "teacher.png", 10, scale)
-    metrics["train_seconds"] = train_seconds
-    metrics["hard_macs_share_planned"] = plan.macs.share
-    metrics["target_macs_share"] = trainer.config.budget.macs_share
-    plan.metrics = metrics
+    metrics.train_seconds = train_seconds
+    metrics.hard_macs_share_planned = plan.macs.share
+    metrics.target_macs_share = trainer.config.budget.macs_share
 
     if run_path is not None:
         plan.save(run_path / RUN_FILES["plan"])
-        atomic_write_text(run_path / RUN_FILES["metrics"], json.dumps(metrics, indent=2))
+        write_metrics(run_path, metrics)
         atomic_write_text(run_path / RUN_FILES["history"], json.dumps(history))
         with atomic_dir(run_path / RUN_FILES["backbone"]) as staging:
             trainer.student.save_pretrained(staging)

@@ -1,8 +1,11 @@
-"""The quality metrics a trial can be scored with: their names, display labels and better direction."""
+"""A trial's metrics: the quality metrics (names, display labels, better direction) and the typed record
+of everything one ALTER run measured (``metrics.json``)."""
 
 from __future__ import annotations
 
 from typing import Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "QualityMetricName",
@@ -11,6 +14,7 @@ __all__ = [
     "lower_is_better",
     "metric_name",
     "quality_label",
+    "TrialMetrics",
 ]
 
 #: a quality metric's name, as recipes write it (``eval.metrics``, ``report.quality_metric``)
@@ -38,3 +42,81 @@ def metric_name(metric: str) -> str:
 def quality_label(metric: str) -> str:
     """Display name of a quality metric with its direction, e.g. ``"FID (lower is better)"``."""
     return f"{metric_name(metric)} ({'lower' if lower_is_better(metric) else 'higher'} is better)"
+
+
+class TrialMetrics(BaseModel):
+    """What one ALTER run measured, stored once as its ``metrics.json``.
+
+    Every field is optional: a run trained without evaluation has only the training fields, a trial
+    stopped at a successive-halving rung only the rung's. MACs count multiply-accumulates per sample
+    (``generation_macs`` includes the x2 of classifier-free guidance); times are wall-clock seconds;
+    shares are fractions of the dense teacher.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # quality of the experts' samples (the recipe's ``eval.metrics``)
+    fid: float | None = Field(None, description="Frechet distance to the reference set (lower is better)")
+    accuracy: float | None = Field(None, description="share of samples the classifier reads as their label")
+    psnr: float | None = Field(None, description="PSNR of the experts' samples against the teacher's, dB")
+    ssim: float | None = Field(None, description="SSIM of the experts' samples against the teacher's")
+    clip: float | None = Field(None, description="CLIP score of the samples against their prompts")
+    # the dense teacher's quality on the same noise and conditions
+    teacher_fid: float | None = None
+    teacher_accuracy: float | None = None
+    teacher_clip: float | None = None
+
+    # cost of the experts and of the teacher
+    macs_per_step: float | None = Field(None, description="measured MACs of one denoiser call, mean over steps")
+    macs_share: float | None = Field(None, description="experts' MACs over the teacher's, whole sampling run")
+    generation_macs: float | None = Field(None, description="MACs to generate one sample")
+    latency_s: float | None = Field(None, description="seconds to generate one latency batch")
+    teacher_macs_per_step: float | None = Field(None, description="dense MACs of one denoiser call")
+    teacher_generation_macs: float | None = Field(None, description="dense MACs to generate one sample")
+    teacher_latency_s: float | None = Field(None, description="seconds the teacher takes for the latency batch")
+    speedup: float | None = Field(None, description="teacher latency over experts' latency")
+    ideal_speedup: float | None = Field(None, description="teacher MACs over experts' MACs")
+    experts_in_use: int | None = Field(None, description="experts the routing uses over the sampler's timesteps")
+    routing_intervals_max: int | None = Field(None, description="most timestep intervals routed to one expert")
+
+    # the evaluation protocol
+    steps: int | None = Field(None, description="sampler steps")
+    scheduler: str | None = Field(None, description="sampler (diffusers scheduler) name")
+    guidance_scale: float | None = None
+    num_samples: int | None = Field(None, description="samples scored")
+    latency_batch_size: int | None = Field(None, description="samples per timed generation")
+
+    # training
+    train_seconds: float | None = Field(None, description="wall-clock seconds of training and evaluation")
+    hard_macs_share_planned: float | None = Field(None, description="MACs share the expert plan computes")
+    target_macs_share: float | None = Field(None, description="the recipe's ``budget.macs_share``")
+
+    # a search trial's budget (:meth:`alternas.search.objectives.Objectives.with_budget`)
+    budget_generation_macs: float | None = Field(None, description="MACs per sample the trial's budget allows")
+    macs_over_budget: float | None = Field(None, description="generation_macs over the budget, minus 1")
+    budget_constraint: float | None = Field(None, description="Optuna constraint value (feasible when <= 0)")
+
+    # a trial stopped by successive halving: the results at its last rung
+    rung: int | None = None
+    step: int | None = Field(None, description="training step of the rung")
+    rung_quality: float | None = None
+    rung_generation_macs: float | None = None
+    rung_budget_constraint: float | None = None
+
+    def quality(self, metric: str) -> float | None:
+        """The experts' value of the quality metric ``metric`` (``None`` if not measured)."""
+        return getattr(self, metric) if metric in QUALITY_METRICS else None
+
+    def teacher_quality(self, metric: str) -> float | None:
+        """The dense teacher's value of ``metric``.
+
+        PSNR and SSIM compare the experts' images with the teacher's, so the teacher's own SSIM is 1
+        and its PSNR is unbounded (``None``).
+        """
+        if metric == "ssim":
+            return 1.0
+        return getattr(self, f"teacher_{metric}", None)
+
+    def values(self) -> dict[str, float | int | str]:
+        """The measured fields by name (the ``metrics.json`` content, without the unmeasured ones)."""
+        return self.model_dump(exclude_none=True)

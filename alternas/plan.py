@@ -13,11 +13,12 @@ from typing import Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from ._atomic import atomic_write_text
 from ._readers import read_model
 from .macs import CostProfile, generation_macs
+from .metrics import TrialMetrics
 from .routing import RoutingTable, routing_intervals
 from .units import UnitSpec
 
@@ -93,7 +94,9 @@ class ExpertPlan(_Model):
     train_routing: list[Interval] = Field(description="expert of every training timestep, as intervals")
     sampler: SamplerRouting
     macs: MacsSummary
-    metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: TrialMetrics | None = Field(
+        None, description="what the experts measured: set in an export (a run dir keeps them in metrics.json)"
+    )
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("backbone")
@@ -102,6 +105,16 @@ class ExpertPlan(_Model):
         if not isinstance(backbone.get("class_name"), str):
             raise ValueError("must name the backbone's `class_name` (e.g. UNet2DConditionModel)")
         return backbone
+
+    @field_serializer("metrics")
+    def _measured_metrics(self, metrics: TrialMetrics | None) -> dict[str, Any] | None:
+        return metrics.values() if metrics is not None else None
+
+    @property
+    def guidance_scale(self) -> float:
+        """The classifier-free guidance scale the experts were evaluated with (1.0 when not known)."""
+        measured = self.metrics.guidance_scale if self.metrics is not None else None
+        return measured if measured is not None else 1.0
 
     @model_validator(mode="after")
     def _routes_every_timestep(self) -> ExpertPlan:

@@ -7,14 +7,16 @@
       search.json                 search-level facts: recipe hash, seeds, wall time, status
       baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.baseline)
       trials/<trial id>/          one ALTER run (see RUN_FILES) plus trial.json
-        trial.json                TrialRecord: status, sampled params, seed, metrics, error
-        config.yaml  plan.yaml  metrics.json  history.json  backbone/  samples/  checkpoints/
+        trial.json                TrialRecord: status, sampled params, seed, error (not the metrics)
+        metrics.json              TrialMetrics: the one stored copy of the trial's metrics
+        config.yaml  plan.yaml  history.json  backbone/  samples/  checkpoints/
       ray/                        Ray Tune's experiment storage (resume state)
       report.html  report.md  frontier.json  figures/     written by `alternas report`
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +26,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from ._atomic import atomic_write_text
 from ._readers import read_model
 from .exceptions import CheckpointError
+from .metrics import TrialMetrics
 
-__all__ = ["RUN_FILES", "TrialRecord", "SearchRunDir", "TrialStatus", "UnreadableTrial"]
+__all__ = [
+    "RUN_FILES",
+    "TrialRecord",
+    "SearchRunDir",
+    "TrialStatus",
+    "UnreadableTrial",
+    "read_metrics",
+    "write_metrics",
+]
 
 #: files the run directory of one ALTER run holds (``alternas train``, or one trial of a search)
 RUN_FILES = {
@@ -54,7 +65,12 @@ class TrialRecord(BaseModel):
     attempts: int = Field(1, description="how many times the trial was started (retries, resumes)")
     error: str | None = Field(None, description="why the trial failed")
     feasible: bool | None = Field(None, description="whether the trial met the recipe's budget constraints")
-    metrics: dict[str, Any] = Field(default_factory=dict, description="final metrics (metrics.json)")
+    metrics: TrialMetrics = Field(
+        default_factory=TrialMetrics,
+        exclude=True,
+        description="final metrics: stored in the trial's metrics.json, never in trial.json (old run dirs "
+        "kept a copy there, which metrics.json overrides)",
+    )
     started_at: float | None = Field(None, description="UNIX time")
     finished_at: float | None = Field(None, description="UNIX time")
     resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
@@ -62,9 +78,25 @@ class TrialRecord(BaseModel):
     hostname: str | None = Field(None, description="the host of that node")
 
 
+def write_metrics(run_dir: Path, metrics: TrialMetrics) -> Path:
+    """Write ``metrics.json`` of one ALTER run atomically (a crash never leaves half a file)."""
+    return atomic_write_text(Path(run_dir) / RUN_FILES["metrics"], json.dumps(metrics.values(), indent=2))
+
+
+def read_metrics(run_dir: Path) -> TrialMetrics | None:
+    """``metrics.json`` of one ALTER run (``None`` when it has none yet).
+
+    Raises:
+        CheckpointError: the file is damaged (not JSON, another type, a field of the wrong type).
+    """
+    path = Path(run_dir) / RUN_FILES["metrics"]
+    return read_model(path, TrialMetrics) if path.is_file() else None
+
+
 @dataclass(frozen=True)
 class UnreadableTrial:
-    """A trial whose ``trial.json`` cannot be read: never reported as finished, never the winner.
+    """A trial whose ``trial.json`` or ``metrics.json`` cannot be read: never reported as finished, never
+    the winner.
 
     Attributes:
         trial_id: the trial's folder name under ``trials/``.
@@ -126,15 +158,23 @@ class SearchRunDir:
         return self.trials_dir / trial_id
 
     def write_record(self, record: TrialRecord) -> Path:
-        """Write ``trial.json`` atomically (a crash never leaves half a file)."""
-        path = self.trial_dir(record.trial_id) / "trial.json"
-        return atomic_write_text(path, record.model_dump_json(indent=2))
+        """Write ``trial.json`` atomically, after its metrics (if any) to ``metrics.json``, so a record
+        that says ``finished`` always has them.
+
+        Returns:
+            the path of ``trial.json``.
+        """
+        directory = self.trial_dir(record.trial_id)
+        if record.metrics.values():
+            write_metrics(directory, record.metrics)
+        return atomic_write_text(directory / "trial.json", record.model_dump_json(indent=2))
 
     def read_record(self, trial_id: str) -> TrialRecord:
-        """The record of one trial; its id is its folder's name, which the record must repeat.
+        """The record of one trial with its metrics; its id is its folder's name, which the record must repeat.
 
         Raises:
-            CheckpointError: it is missing, damaged, or names another trial.
+            CheckpointError: ``trial.json`` is missing, damaged, or names another trial, or ``metrics.json``
+                is damaged.
         """
         path = self.trial_dir(trial_id) / "trial.json"
         if not path.is_file():
@@ -144,6 +184,9 @@ class SearchRunDir:
             raise CheckpointError(
                 f"`{path}` is damaged: it names the trial `{record.trial_id}`, not its folder `{trial_id}`"
             )
+        stored = read_metrics(path.parent)
+        if stored is not None:
+            record.metrics = record.metrics.model_copy(update=stored.values())
         return record
 
     def scan(self) -> tuple[list[TrialRecord], list[UnreadableTrial]]:

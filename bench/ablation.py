@@ -80,7 +80,7 @@ def _run(config: dict[str, Any], workdir: Path, name: str) -> dict[str, Any]:
     below the scheduled target at worst, over the logged iterations that trained the hypernetwork."""
     result = train_alter(copy.deepcopy(config), run_dir=workdir / name)
     gaps = [row["macs_share_target"] - row["macs_share_hard"] for row in result.history if "macs_share_target" in row]
-    return {**result.metrics, "budget_undershoot_max": max(gaps, default=0.0)}
+    return {**result.metrics.values(), "budget_undershoot_max": max(gaps, default=0.0)}
 
 
 def run_ablation(

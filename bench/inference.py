@@ -245,7 +245,7 @@ def bench_winner_vs_dense(
     if winner is None or winner.config is None:
         raise RuntimeError(f"{run_dir}: the search has no winner to compare ({report.winner.message})")
     metrics = winner.metrics
-    steps = int(metrics["steps"])
+    steps = metrics.steps
     with tempfile.TemporaryDirectory() as work:
         export_experts(run_dir, Path(work) / "export", trial_id=winner.trial_id)
         routed = load_experts(Path(work) / "export")
@@ -266,8 +266,8 @@ def bench_winner_vs_dense(
             },
             repeats,
         )
-    per_step = float(metrics["teacher_macs_per_step"])
-    generation = float(metrics["generation_macs"])
+    per_step = metrics.teacher_macs_per_step
+    generation = metrics.generation_macs
     return {
         "trial_id": winner.trial_id,
         "winner_reason": report.winner.message,
@@ -277,8 +277,8 @@ def bench_winner_vs_dense(
         "batch_size": batch_size,
         "quality_metric": report.config.quality_metric,
         "quality": winner.quality,
-        "teacher_quality_same_steps": metrics.get(f"teacher_{report.config.quality_metric}"),
-        "macs_share": float(metrics["macs_share"]),
+        "teacher_quality_same_steps": metrics.teacher_quality(report.config.quality_metric),
+        "macs_share": metrics.macs_share,
         "generation_gmacs": generation / 1e9,
         "dense_generation_gmacs_at_dense_steps": per_step * dense_steps / 1e9,
         "seconds": seconds,

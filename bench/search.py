@@ -82,18 +82,18 @@ def bench_search(
         "sum_trial_compute_s": sum(compute.values()),
         "overhead_share": (slots * wall - sum(compute.values())) / (slots * wall),
         "finished": [
-            {"trial_id": r.trial_id, "fid": r.metrics.get("fid"), "generation_macs": r.metrics.get("generation_macs")}
+            {"trial_id": r.trial_id, "fid": r.metrics.fid, "generation_macs": r.metrics.generation_macs}
             for r in finished
         ],
         "front": [
             {
                 "trial_id": r.trial_id,
                 "params": r.params,
-                "fid": r.metrics.get("fid"),
-                "accuracy": r.metrics.get("accuracy"),
-                "generation_macs": r.metrics.get("generation_macs"),
-                "macs_share": r.metrics.get("macs_share"),
-                "teacher_fid": r.metrics.get("teacher_fid"),
+                "fid": r.metrics.fid,
+                "accuracy": r.metrics.accuracy,
+                "generation_macs": r.metrics.generation_macs,
+                "macs_share": r.metrics.macs_share,
+                "teacher_fid": r.metrics.teacher_fid,
             }
             for r in result.front
         ],

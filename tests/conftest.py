@@ -234,10 +234,8 @@ def fabricate_run(root: Path, trials=REPORT_TRIALS, steps: int = 10, report: dic
             "latency_batch_size": 16,
             "target_macs_share": 0.6,
         }
-        plan.metrics = metrics
         directory = layout.trial_dir(trial_id)
         plan.save(directory / "plan.yaml")
-        (directory / "metrics.json").write_text(json.dumps(metrics))
         history = [
             {
                 "step": s,

@@ -46,11 +46,11 @@ def test_the_baseline_scores_the_dense_teacher_exactly_as_a_trial_does(tiny_digi
     half, same = measure_baseline(RunConfig.model_validate(tiny_digits_run_config), [2, 4])
     metrics = result.metrics
     assert same.steps == 4 and same.quality == {
-        "fid": metrics["teacher_fid"],
-        "accuracy": metrics["teacher_accuracy"],
+        "fid": metrics.teacher_fid,
+        "accuracy": metrics.teacher_accuracy,
     }
-    assert same.generation_macs == metrics["teacher_generation_macs"] > 0
-    assert same.macs_per_step == metrics["teacher_macs_per_step"]
+    assert same.generation_macs == metrics.teacher_generation_macs > 0
+    assert same.macs_per_step == metrics.teacher_macs_per_step
     assert half.generation_macs == same.generation_macs / 2  # the digits UNet costs the same at every step
     assert half.quality["fid"] != same.quality["fid"] and half.latency_s > 0
 
@@ -194,7 +194,7 @@ def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, t
     result = train_alter(tiny_digits_run_config, run_dir=layout.trial_dir("only"))
     layout.write_record(TrialRecord(trial_id="only", status="finished", seed=0, feasible=True, metrics=result.metrics))
     layout.recipe_file.write_text("report:\n  quality_tolerance: 10.0\n")
-    dense = result.metrics["teacher_generation_macs"]
+    dense = result.metrics.teacher_generation_macs
     points = {2: (0.5 * dense, 0.0), 4: (dense, 0.0)}  # a dense FID of 0: no trial can beat it
     write_baseline(
         layout.root,

@@ -102,7 +102,7 @@ def test_report_of_real_trials(search_dir):
     assert {e.trial_id: e.role for e in report.entries}["failed"] == "failed"
     for entry in report.entries:
         if entry.status == "finished":
-            assert entry.quality == entry.metrics["fid"] and entry.macs == entry.metrics["generation_macs"]
+            assert entry.quality == entry.metrics.fid and entry.macs == entry.metrics.generation_macs
             assert f"training-{entry.trial_id}" in report.figures
     assert [t.steps for t in report.teachers] == [4]
     assert all(f"samples-{trial}" in report.figures for trial in report.front)
@@ -120,7 +120,7 @@ def test_export_reloads_in_a_fresh_process_and_matches_the_in_memory_routed_mode
         out / "unet" / "diffusion_pytorch_model.safetensors"
     ).is_file()
     plan = ExpertPlan.load(out / "experts.yaml")
-    assert plan.provenance["trial"] == exported and plan.metrics["fid"] > 0
+    assert plan.provenance["trial"] == exported and plan.metrics.fid > 0
     assert len(plan.experts) == (1 if exported == "static" else 2)
 
     noise = torch.randn(len(LABELS), 1, 8, 8, generator=torch.Generator().manual_seed(11))

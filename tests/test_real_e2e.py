@@ -61,8 +61,8 @@ def _search_report_export(tmp_path, recipe: dict):
     assert cache.stat().st_mtime_ns == encoded_at
     for record in finished:
         metrics = record.metrics
-        assert math.isfinite(metrics["fid"]) and math.isfinite(metrics["teacher_fid"])
-        assert metrics["generation_macs"] == pytest.approx(2 * 2 * metrics["macs_per_step"])  # guidance x2
+        assert math.isfinite(metrics.fid) and math.isfinite(metrics.teacher_fid)
+        assert metrics.generation_macs == pytest.approx(2 * 2 * metrics.macs_per_step)  # guidance x2
     report = write_report(result.run_dir)
     assert report.winner.trial_id in {record.trial_id for record in finished}
     exported = export_experts(result.run_dir, tmp_path / "export")
@@ -81,8 +81,8 @@ def test_stable_diffusion_v_prediction_recipe_searches_exports_and_generates_fro
     exported = _search_report_export(tmp_path, recipe)
     assert exported.pipeline == "StableDiffusionPipeline" and exported.component == "unet"
     for record in SearchRunDir(tmp_path / "run").finished():
-        assert record.metrics["clip"] >= 0 and math.isfinite(record.metrics["psnr"])
-        assert record.metrics["teacher_clip"] >= 0
+        assert record.metrics.clip >= 0 and math.isfinite(record.metrics.psnr)
+        assert record.metrics.teacher_clip >= 0
 
     pipeline = load_experts(exported.out_dir)
     assert pipeline.scheduler.config.prediction_type == "v_prediction"

@@ -102,7 +102,7 @@ def test_a_search_with_mo_asha_stops_dominated_trials_at_the_rung(tmp_path):
                      if t != record.trial_id)
         assert (rung[record.trial_id].decision == "stop") == (record.status == "stopped")
         if record.status == "stopped":
-            assert beaten and record.metrics["rung_quality"] == rung[record.trial_id].quality
+            assert beaten and record.metrics.rung_quality == rung[record.trial_id].quality
             assert not (layout.trial_dir(record.trial_id) / "metrics.json").exists()
     assert {r.trial_id for r in result.front} <= {r.trial_id for r in result.records if r.status == "finished"}
     report = write_report(result.run_dir)

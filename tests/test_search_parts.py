@@ -7,6 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
+from alternas.metrics import TrialMetrics
 from alternas.recipe import load_recipe
 from alternas.rundir import SearchRunDir, TrialRecord
 from alternas.search import Objectives
@@ -42,9 +43,9 @@ def test_initial_points_come_first(tmp_path):
 
 def test_objectives_budget_and_front(tmp_path):
     objectives = Objectives("fid", tolerance=0.05)
-    budget = objectives.budget_metrics({"generation_macs": 66.0, "teacher_generation_macs": 100.0}, 0.6)
-    assert budget["budget_generation_macs"] == pytest.approx(60.0)
-    assert budget["macs_over_budget"] == pytest.approx(0.1) and budget["budget_constraint"] == pytest.approx(0.05)
+    budget = objectives.with_budget(TrialMetrics(generation_macs=66.0, teacher_generation_macs=100.0), 0.6)
+    assert budget.budget_generation_macs == pytest.approx(60.0)
+    assert budget.macs_over_budget == pytest.approx(0.1) and budget.budget_constraint == pytest.approx(0.05)
 
     def record(trial_id, fid, macs, feasible=True, status="finished"):
         return TrialRecord(trial_id=trial_id, status=status, seed=0, feasible=feasible,

@@ -39,10 +39,10 @@ def test_the_study_file_holds_every_trial_with_its_objectives(finished_search):
     records = sorted(finished_search.records, key=lambda r: r.seed)
     for trial, record in zip(sorted(study.trials, key=lambda t: t.number), records):
         assert record.seed == 5 + trial.number
-        assert trial.values == pytest.approx([record.metrics["fid"], record.metrics["generation_macs"]])
+        assert trial.values == pytest.approx([record.metrics.fid, record.metrics.generation_macs])
         assert trial.params["experts"] in ("static", "2 learned", "2 manual", "3 learned", "3 manual")
         constraint = trial.constraints["generation_macs_over_budget"]
-        assert math.isclose(constraint, record.metrics["budget_constraint"]) and (constraint <= 0) == record.feasible
+        assert math.isclose(constraint, record.metrics.budget_constraint) and (constraint <= 0) == record.feasible
 
 
 def _scalar_tags(event_file) -> set[str]:

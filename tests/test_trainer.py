@@ -117,14 +117,15 @@ def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_pat
     result = train_alter(config, run_dir=tmp_path / "run")
 
     assert result.plan.macs.share == pytest.approx(0.5, rel=0.03)
-    assert result.metrics["macs_share"] == pytest.approx(0.5, rel=0.03)  # measured while sampling
-    assert result.metrics["macs_share"] == pytest.approx(result.plan.macs.share, rel=1e-9)
-    assert result.plan.experts_in_use() > 1 and result.metrics["experts_in_use"] > 1
+    assert result.metrics.macs_share == pytest.approx(0.5, rel=0.03)  # measured while sampling
+    assert result.metrics.macs_share == pytest.approx(result.plan.macs.share, rel=1e-9)
+    assert result.plan.experts_in_use() > 1 and result.metrics.experts_in_use > 1
     assert max(result.plan.intervals_per_expert()) == 1  # temporal experts: one contiguous interval each
-    assert result.metrics["routing_intervals_max"] == 1
+    assert result.metrics.routing_intervals_max == 1
     for key in ("fid", "accuracy", "psnr", "ssim", "teacher_fid", "teacher_accuracy", "latency_s",
                 "teacher_latency_s", "speedup"):
-        assert key in result.metrics and result.metrics[key] == result.metrics[key], key  # present, not NaN
+        value = getattr(result.metrics, key)
+        assert value is not None and value == value, key  # present, not NaN
     loaded = ExpertPlan.load(tmp_path / "run" / "plan.yaml")
     assert loaded.sampler.experts == result.plan.sampler.experts
     assert torch.equal(loaded.keep_matrix(), result.plan.keep_matrix())

@@ -53,7 +53,7 @@ def test_k_identical_experts_with_a_fixed_router_reproduce_the_static_run(tiny_d
     grown_metrics, grown_images = evaluate_trial(grown)
     assert torch.equal(grown_images["experts"], static_images["experts"])
     for key in ("fid", "accuracy", "psnr", "ssim", "macs_share", "macs_per_step"):
-        assert grown_metrics[key] == static_metrics[key], key
+        assert getattr(grown_metrics, key) == getattr(static_metrics, key), key
 
 
 def test_learned_routing_grows_from_the_static_solution_and_then_learns_apart(tiny_digits_run_config):

@@ -78,7 +78,7 @@ def generate(
         guidance_scale=(
             guidance_scale
             if guidance_scale is not None
-            else 1.0 if unconditional else float(plan.metrics.get("guidance_scale", 1.0))
+            else 1.0 if unconditional else plan.guidance_scale
         ),
         seed=seed,
         batch_size=batch_size,

@@ -38,6 +38,6 @@ def train(
             )
 
     result = train_alter(config, run_dir=out, callbacks=[_Progress()], evaluate=not no_eval)
-    console.print_json(json.dumps({k: v for k, v in result.metrics.items()}, default=str))
+    console.print_json(json.dumps(result.metrics.values(), default=str))
     console.print(f"wrote {out}/plan.yaml")
 

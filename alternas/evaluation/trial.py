@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from ..macs import generation_macs
+from ..metrics import TrialMetrics
 from ..routing import ExpertRouter, RoutingTable
 from ..trainer import AlterTrainer
 from .evaluate import generate_for_eval, image_similarity, measure_latencies, measure_step_macs, quality_scores
@@ -16,13 +15,12 @@ from .sampling import Predictor, dense_predictor, routed_predictor
 __all__ = ["evaluate_trial", "probe_trial"]
 
 
-def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def evaluate_trial(trainer: AlterTrainer) -> tuple[TrialMetrics, dict[str, torch.Tensor]]:
     """Score the trained experts and the dense teacher.
 
     Returns:
-        ``(metrics, images)``: metrics of the experts (``fid``, ``accuracy``, ``psnr``, ``ssim``,
-        measured ``macs_per_step``, ``macs_share``, ``generation_macs``, ``latency_s``, ...) and of
-        the teacher (same keys prefixed ``teacher_``), plus ``speedup``; and the generated images
+        ``(metrics, images)``: the quality, measured MACs and latency of the experts and of the
+        teacher (``teacher_*``), the speedups and the evaluation protocol; and the generated images
         (``experts``, ``teacher``: ``[0, 1]``, ``(N, C, H, W)``).
     """
     config = trainer.config.eval
@@ -55,20 +53,19 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
         )
         teacher_latency, expert_latency = latency["teacher"], latency["experts"]
 
-    metrics: dict[str, Any] = dict(expert_quality)
+    similarity = {}
     if "psnr" in config.metrics or "ssim" in config.metrics:
-        similarity = image_similarity(expert_images, teacher_images)
-        metrics.update({k: v for k, v in similarity.items() if k in config.metrics})
-    metrics.update(
+        similarity = {k: v for k, v in image_similarity(expert_images, teacher_images).items() if k in config.metrics}
+    metrics = TrialMetrics(
+        **expert_quality,
+        **similarity,
+        **{f"teacher_{k}": v for k, v in teacher_quality.items()},
         macs_per_step=sum(expert_macs) / len(expert_macs),
         macs_share=sum(expert_macs) / sum(teacher_macs),
         generation_macs=generation_macs(expert_macs, inputs.guidance),
         latency_s=expert_latency,
         experts_in_use=len(router.table.lookup(trainer.sampler_timesteps).unique()),
         routing_intervals_max=max(router.table.intervals_per_expert()),
-    )
-    metrics.update({f"teacher_{k}": v for k, v in teacher_quality.items()})
-    metrics.update(
         teacher_macs_per_step=sum(teacher_macs) / len(teacher_macs),
         teacher_generation_macs=generation_macs(teacher_macs, inputs.guidance),
         teacher_latency_s=teacher_latency,
@@ -84,7 +81,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[dict[str, Any], dict[str, tor
 
 
 
-def probe_trial(trainer: AlterTrainer, num_samples: int) -> dict[str, float]:
+def probe_trial(trainer: AlterTrainer, num_samples: int) -> TrialMetrics:
     """A cheap evaluation of the experts as they are now (a successive-halving rung).
 
     The first ``num_samples`` of the evaluation noise and conditions (the same for every trial) are
@@ -106,16 +103,16 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> dict[str, float]:
     try:
         with trainer.evaluation_mode():
             images = generate_for_eval(routed, bundle, config, noise, conditions)
-            metrics: dict[str, float] = quality_scores(inputs.metrics, images, conditions)
+            quality = quality_scores(inputs.metrics, images, conditions)
             expert_macs = measure_step_macs(routed, bundle, config, shape, device, convention)
             teacher_macs = measure_step_macs(teacher, bundle, config, shape, device, convention)
     finally:
         torch.set_rng_state(rng)
-    metrics.update(
-        generation_macs=sum(expert_macs) * inputs.macs_factor,
-        teacher_generation_macs=sum(teacher_macs) * inputs.macs_factor,
+    return TrialMetrics(
+        **quality,
+        generation_macs=generation_macs(expert_macs, inputs.guidance),
+        teacher_generation_macs=generation_macs(teacher_macs, inputs.guidance),
     )
-    return metrics
 
 
 def _predictors(trainer: AlterTrainer) -> tuple[ExpertRouter, Predictor, Predictor]:

@@ -32,7 +32,7 @@ from .._readers import read_model
 from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
 from ..plan import ExpertPlan
-from ..rundir import RUN_FILES, SearchRunDir
+from ..rundir import RUN_FILES, SearchRunDir, read_metrics
 from .modeling import routed_from_plan
 
 __all__ = ["EXPERT_CONFIG_FILE", "ExportResult", "export_experts", "export_plan"]
@@ -109,7 +109,9 @@ def export_experts(
     }
     if comparison is not None:
         provenance["step_count_baseline"] = comparison
-    plan = plan.model_copy(update={"provenance": {**plan.provenance, **provenance}})
+    plan = plan.model_copy(
+        update={"provenance": {**plan.provenance, **provenance}, "metrics": read_metrics(trial_dir) or plan.metrics}
+    )
     result = export_plan(plan, trial_dir / RUN_FILES["backbone"], config, out_dir, overwrite=overwrite)
     return dataclasses.replace(result, trial_id=chosen, reason=reason)
 
@@ -230,7 +232,7 @@ def _build_pipeline(
             label_encoder=bundle.label_encoder,
             scheduler=make_scheduler(plan.sampler.scheduler, bundle.scheduler_config),
             default_num_inference_steps=plan.sampler.steps,
-            default_guidance_scale=float(plan.metrics.get("guidance_scale", 1.0)),
+            default_guidance_scale=plan.guidance_scale,
         )
     from ..pipelines.hub import read_model_index, resolve_pipeline_dir
 

@@ -207,7 +207,7 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
     finished = [e for e in entries if e.status == "finished" and e.plan is not None]
     if all(e.quality is None for e in finished):
         measured = sorted(
-            {k for e in finished for k in e.metrics if k in QUALITY_METRICS}
+            {k for e in finished for k in QUALITY_METRICS if e.metrics.quality(k) is not None}
         )
         raise ConfigError(
             f"`report.quality_metric` is `{metric}`, but no trial measured it (measured: "
@@ -282,7 +282,7 @@ def _entry_dict(entry: TrialEntry) -> dict[str, Any]:
         "quality": entry.quality,
         "generation_macs": entry.macs,
         "latency_s": entry.latency_s,
-        "metrics": entry.metrics,
+        "metrics": entry.metrics.values(),
         "directory": str(entry.directory),
     }
     plan = entry.plan

@@ -272,7 +272,7 @@ def training_figure(entry: TrialEntry) -> Figure | None:
         points = [(s, row[key]) for s, row in zip(steps, history) if key in row]
         if points:
             shares.plot(*zip(*points), style, label=label)
-    target = entry.metrics.get("target_macs_share")
+    target = entry.metrics.target_macs_share
     if target is not None:
         shares.axhline(target, color="black", linestyle=":", label=f"target {target:.2f}")
     if entry.config is not None and entry.config.train.hypernet_steps < entry.config.train.steps:

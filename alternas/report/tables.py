@@ -5,7 +5,7 @@ from __future__ import annotations
 from .build import Report
 from ..macs import format_macs
 from .formatting import format_value
-from .trials import TrialEntry, teacher_quality
+from .trials import TrialEntry
 
 __all__ = [
     "Table",
@@ -53,11 +53,11 @@ def trials_table(report: Report, params: bool = True) -> Table:
                 format_value(entry.quality),
                 _relative(entry, metric),
                 format_macs(entry.macs, unit="", separator=""),
-                format_value(metrics.get("macs_share"), 3),
+                format_value(metrics.macs_share, 3),
                 format_value(entry.latency_s, 3),
-                _times(metrics.get("speedup")),
-                _times(metrics.get("ideal_speedup")),
-                format_value(metrics.get("experts_in_use")),
+                _times(metrics.speedup),
+                _times(metrics.ideal_speedup),
+                format_value(metrics.experts_in_use),
                 report.baseline_label(entry),
             ]
             + ([_params(entry)] if params else [])
@@ -196,10 +196,10 @@ def stopped_table(report: Report) -> Table:
         [
             e.trial_id,
             _params(e),
-            format_value(e.metrics.get("rung")),
-            format_value(e.metrics.get("step")),
-            format_value(e.metrics.get("rung_quality")),
-            format_macs(e.metrics["rung_generation_macs"]) if "rung_generation_macs" in e.metrics else "-",
+            format_value(e.metrics.rung),
+            format_value(e.metrics.step),
+            format_value(e.metrics.rung_quality),
+            format_macs(e.metrics.rung_generation_macs) if e.metrics.rung_generation_macs is not None else "-",
             "yes" if e.feasible else "no",
         ]
         for e in report.entries
@@ -213,7 +213,7 @@ def _params(entry: TrialEntry) -> str:
 
 
 def _relative(entry: TrialEntry, metric: str) -> str:
-    teacher = teacher_quality(entry.metrics, metric)
+    teacher = entry.metrics.teacher_quality(metric)
     if teacher is None or entry.quality is None or teacher == 0:
         return "-"
     return f"{(entry.quality - teacher) / abs(teacher):+.1%}"

@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 
-from .._readers import read_json, read_model, read_yaml, short
+from .._readers import read_json, read_model, read_yaml
 from .._validation import validate_config
 from ..config import ReportConfig, RunConfig
 from ..exceptions import CheckpointError
 from .. import pareto
 from ..plan import ExpertPlan
-from ..rundir import RUN_FILES, SearchRunDir
+from ..metrics import TrialMetrics
+from ..rundir import RUN_FILES, SearchRunDir, TrialRecord
 
 __all__ = [
     "TrialRole",
     "TrialEntry",
     "TeacherReference",
-    "teacher_quality",
     "read_report_config",
     "read_trials",
     "teacher_references",
@@ -30,25 +30,9 @@ __all__ = [
 #: where a trial stands in the report
 TrialRole = Literal["front", "dominated", "infeasible", "unscored", "failed", "stopped", "unfinished"]
 
-#: metrics the report computes with (when present they must be numbers)
-_NUMERIC_METRICS = frozenset(
-    {"steps", "guidance_scale", "generation_macs", "latency_s", "teacher_generation_macs", "teacher_latency_s"}
-)
-
-#: status of a trial whose ``trial.json`` cannot be read (reported with failed trials, never the winner)
+#: status of a trial whose ``trial.json`` or ``metrics.json`` cannot be read (reported with failed
+#: trials, never the winner)
 UNREADABLE = "unreadable"
-
-
-def teacher_quality(metrics: dict[str, Any], metric: str) -> float | None:
-    """The dense teacher's value of ``metric`` in a trial's metrics.
-
-    PSNR and SSIM compare the experts' images with the teacher's, so the teacher's own SSIM is 1 and
-    its PSNR is unbounded (``None``).
-    """
-    if metric == "ssim":
-        return 1.0
-    value = metrics.get(f"teacher_{metric}")
-    return None if value is None else float(value)
 
 
 @dataclass
@@ -64,7 +48,8 @@ class TrialEntry:
         params: the sampled search values (dotted keys).
         seed: the trial's seed.
         error: why it failed, if it did.
-        metrics: ``metrics.json`` (quality, MACs, latency of experts and teacher).
+        metrics: ``metrics.json`` (quality, MACs, latency of experts and teacher; for a trial stopped at a
+            rung, the rung's results).
         plan: the experts and routing (``None`` for unfinished and failed trials).
         history: training curves (``history.json``), one dict per logged iteration.
         config: the trial's resolved run config (``None`` when unreadable).
@@ -84,7 +69,7 @@ class TrialEntry:
     params: dict[str, Any] = field(default_factory=dict)
     seed: int | None = None
     error: str | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: TrialMetrics = field(default_factory=TrialMetrics)
     plan: ExpertPlan | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     config: RunConfig | None = None
@@ -110,9 +95,9 @@ class TrialEntry:
     def protocol_key(self) -> tuple[str, int, float]:
         """``(scheduler, steps, guidance_scale)``: trials with equal keys share a teacher reference."""
         return (
-            str(self.metrics.get("scheduler", "?")),
-            int(self.metrics.get("steps", 0)),
-            float(self.metrics.get("guidance_scale", 1.0)),
+            self.metrics.scheduler or "?",
+            self.metrics.steps or 0,
+            self.metrics.guidance_scale if self.metrics.guidance_scale is not None else 1.0,
         )
 
 
@@ -187,7 +172,7 @@ def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
             "Resume the search (`alternas search` on the same recipe) or wait for a trial to finish."
         )
     for entry in entries:
-        entry.quality = _number(entry.metrics.get(quality_metric))
+        entry.quality = _number(entry.metrics.quality(quality_metric))
     return entries
 
 
@@ -195,12 +180,12 @@ def teacher_references(entries: list[TrialEntry], quality_metric: str) -> list[T
     """One dense-teacher reference per ``(scheduler, steps, guidance)`` among finished trials, by steps."""
     groups: dict[tuple[str, int, float], list[TrialEntry]] = defaultdict(list)
     for entry in entries:
-        if entry.status == "finished" and "teacher_generation_macs" in entry.metrics:
+        if entry.status == "finished" and entry.metrics.teacher_generation_macs is not None:
             groups[entry.protocol_key].append(entry)
     references = []
     for (scheduler, steps, guidance), members in sorted(groups.items(), key=lambda item: item[0][1]):
         qualities = [
-            q for q in (teacher_quality(m.metrics, quality_metric) for m in members) if q is not None
+            q for q in (m.metrics.teacher_quality(quality_metric) for m in members) if q is not None
         ]
         references.append(
             TeacherReference(
@@ -208,15 +193,15 @@ def teacher_references(entries: list[TrialEntry], quality_metric: str) -> list[T
                 steps=steps,
                 guidance_scale=guidance,
                 quality=statistics.median(qualities) if qualities else None,
-                macs=statistics.median(float(m.metrics["teacher_generation_macs"]) for m in members),
-                latency_s=statistics.median(float(m.metrics.get("teacher_latency_s", 0.0)) for m in members),
+                macs=statistics.median(m.metrics.teacher_generation_macs for m in members),
+                latency_s=statistics.median(m.metrics.teacher_latency_s or 0.0 for m in members),
                 trials=[m.trial_id for m in members],
             )
         )
     return references
 
 
-def _entry(layout: SearchRunDir, record: Any) -> TrialEntry:
+def _entry(layout: SearchRunDir, record: TrialRecord) -> TrialEntry:
     directory = layout.trial_dir(record.trial_id)
     entry = TrialEntry(
         trial_id=record.trial_id,
@@ -226,22 +211,18 @@ def _entry(layout: SearchRunDir, record: Any) -> TrialEntry:
         params=dict(record.params),
         seed=record.seed,
         error=record.error,
-        metrics=dict(record.metrics),
+        metrics=record.metrics,
     )
     try:
         entry.history = _read_history(directory / RUN_FILES["history"])
         entry.config = _read_config(directory / RUN_FILES["config"])
-        metrics_file = directory / RUN_FILES["metrics"]
-        if metrics_file.is_file():
-            entry.metrics = read_json(metrics_file)
-        _check_metrics(entry.metrics, metrics_file)
         if record.status == "finished":
             entry.plan = ExpertPlan.load(directory / RUN_FILES["plan"])
     except CheckpointError as error:  # a finished trial whose files are gone or damaged
         if record.status == "finished":
             entry.status, entry.error, entry.plan = "failed", str(error), None
-    entry.macs = _number(entry.metrics.get("generation_macs"))
-    entry.latency_s = _number(entry.metrics.get("latency_s"))
+    entry.macs = _number(entry.metrics.generation_macs)
+    entry.latency_s = _number(entry.metrics.latency_s)
     return entry
 
 
@@ -253,18 +234,6 @@ def _read_history(path: Path) -> list[dict[str, float]]:
     if not all(isinstance(row, dict) and all(_number(v) is not None for v in row.values()) for row in history):
         raise CheckpointError(f"`{path}` is damaged: every entry must map metric names to numbers")
     return history
-
-
-def _check_metrics(metrics: dict[str, Any], path: Path) -> None:
-    """The metrics the report computes with have the right types (``"steps": "four"`` is damage)."""
-    for key, value in metrics.items():
-        if key == "scheduler" and not isinstance(value, str):
-            expected = "a string"
-        elif key in _NUMERIC_METRICS and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            expected = "a number"
-        else:
-            continue
-        raise CheckpointError(f"`{path}` is damaged: `{key}` is {short(repr(value), 80)}, expected {expected}")
 
 
 def _read_config(path: Path) -> RunConfig | None:

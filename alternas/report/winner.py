@@ -20,7 +20,7 @@ from ..macs import format_macs
 from ..metrics import lower_is_better
 from ..pareto import knee_index
 from .baseline import Baseline
-from .trials import TrialEntry, teacher_quality
+from .trials import TrialEntry
 
 __all__ = [
     "WinnerChoice",
@@ -87,7 +87,7 @@ class WinnerRule(ABC):
 
     def describe(self, entry: TrialEntry) -> str:
         """``"trial 3 (fid 31.2, 44.9 MMACs = 0.56x dense)"``."""
-        share = entry.metrics.get("macs_share")
+        share = entry.metrics.macs_share
         share_text = f" = {share:.2f}x dense" if isinstance(share, (int, float)) else ""
         return f"trial {entry.trial_id} ({self.metric} {entry.quality:.4g}, {format_macs(entry.macs)}{share_text})"
 
@@ -112,7 +112,7 @@ class FewestMacsWithinQuality(WinnerRule):
 
     def bound(self, entry: TrialEntry) -> float | None:
         """The worst quality that still qualifies for ``entry``'s teacher."""
-        teacher = teacher_quality(entry.metrics, self.metric)
+        teacher = entry.metrics.teacher_quality(self.metric)
         if teacher is None:
             return None
         tolerance = self.config.quality_tolerance
@@ -131,13 +131,13 @@ class FewestMacsWithinQuality(WinnerRule):
         qualified = [entry for entry in candidates if self.qualifies(entry)]
         if qualified:
             best = min(qualified, key=lambda e: (e.macs, self.quality_rank(e)))
-            teacher = teacher_quality(best.metrics, self.metric)
+            teacher = best.metrics.teacher_quality(self.metric)
             return best, (
                 f"{self.describe(best)} has the fewest MACs among the {len(qualified)} trial(s) whose "
                 f"{self.metric} is within {percent} of the teacher's ({teacher:.4g})"
             )
         closest = min(candidates, key=self.quality_rank)
-        teacher = teacher_quality(closest.metrics, self.metric)
+        teacher = closest.metrics.teacher_quality(self.metric)
         teacher_text = "unknown" if teacher is None else f"{teacher:.4g}"
         return None, (
             f"no feasible trial has {self.metric} within {percent} of the teacher's "
@@ -160,7 +160,7 @@ class BestQualityUnderMacs(WinnerRule):
         self.budget = config.macs_budget_share
 
     def within_budget(self, entry: TrialEntry) -> bool:
-        teacher = entry.metrics.get("teacher_generation_macs")
+        teacher = entry.metrics.teacher_generation_macs
         return isinstance(teacher, (int, float)) and entry.macs <= self.budget * teacher
 
     def select(

@@ -7,11 +7,10 @@ is told through an Optuna constraint, and :meth:`Objectives.front` leaves them o
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ..metrics import lower_is_better
+from ..metrics import TrialMetrics, lower_is_better
 from ..pareto import trial_front
 from ..recipe import Recipe
 from ..rundir import TrialRecord
@@ -60,24 +59,27 @@ class Objectives:
         """Tune modes of :attr:`metrics` (``min`` / ``max``)."""
         return ["min" if self.lower_is_better else "max", "min"]
 
-    def budget_metrics(self, metrics: Mapping[str, Any], budget_share: float) -> dict[str, float]:
-        """A finished trial's budget, its excess over it, and the Optuna constraint value.
+    def with_budget(self, metrics: TrialMetrics, budget_share: float) -> TrialMetrics:
+        """A trial's metrics with its budget, its excess over it, and the Optuna constraint value.
 
         Args:
             metrics: the trial's metrics (``generation_macs`` and ``teacher_generation_macs``).
             budget_share: MACs per sampler step the budget allows, as a share of dense.
 
         Returns:
-            ``budget_generation_macs``, ``macs_over_budget`` and ``budget_constraint`` (feasible when <= 0).
+            a copy of ``metrics`` with ``budget_generation_macs``, ``macs_over_budget`` and
+            ``budget_constraint`` (feasible when <= 0).
         """
-        budget = budget_share * float(metrics["teacher_generation_macs"])
-        over = float(metrics[MACS_METRIC]) / budget - 1.0
-        return {BUDGET_METRIC: budget, OVER_BUDGET_METRIC: over, CONSTRAINT_METRIC: over - self.tolerance}
+        budget = budget_share * metrics.teacher_generation_macs
+        over = metrics.generation_macs / budget - 1.0
+        return metrics.model_copy(
+            update={BUDGET_METRIC: budget, OVER_BUDGET_METRIC: over, CONSTRAINT_METRIC: over - self.tolerance}
+        )
 
     def front(self, records: Sequence[TrialRecord]) -> list[TrialRecord]:
         """The trials on the quality-vs-generation-MACs front (:func:`~alternas.pareto.trial_front`), by
         increasing MACs."""
         return trial_front(
-            records, lambda r: r.metrics.get(self.quality_metric), lambda r: r.metrics.get(MACS_METRIC),
+            records, lambda r: r.metrics.quality(self.quality_metric), lambda r: r.metrics.generation_macs,
             self.lower_is_better,
         )

@@ -25,7 +25,7 @@ from ..pareto import trial_front
 from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe
 from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
-from .objectives import MACS_METRIC, Objectives
+from .objectives import Objectives
 from .searcher import SEED_KEY
 
 __all__ = ["SearchDisplay", "ProgressCallback"]
@@ -293,9 +293,9 @@ def _row_from_record(record: TrialRecord, objectives: Objectives) -> _Row:
     row = _Row(record.trial_id, _describe(described), status=record.status, error=record.error,
                feasible=record.feasible)
     metrics = record.metrics
-    row.quality = metrics.get(objectives.quality_metric)
-    row.macs = metrics.get(MACS_METRIC)
-    row.macs_share = metrics.get("macs_share")
+    row.quality = metrics.quality(objectives.quality_metric)
+    row.macs = metrics.generation_macs
+    row.macs_share = metrics.macs_share
     return row
 
 

@@ -7,8 +7,8 @@ constrained (Deb's rule): a feasible point (generation MACs within the budget an
 dominates an infeasible one, of two infeasible points the smaller budget excess dominates, and of two
 feasible points one dominates when it is no worse in quality and total MACs and better in one.
 
-A stopped trial keeps its partial results: its ``trial.json`` says ``stopped`` and holds the rung's
-metrics. Every decision is written atomically to ``<run dir>/rungs.json`` before it is acted on, so a
+A stopped trial keeps its partial results: its ``trial.json`` says ``stopped`` and its ``metrics.json``
+holds the rung's metrics. Every decision is written atomically to ``<run dir>/rungs.json`` before it is acted on, so a
 resumed search compares against the same points and repeats a decision it already took.
 """
 
@@ -25,6 +25,7 @@ from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
 from .._atomic import atomic_write_text
 from .._readers import read_json
+from ..metrics import TrialMetrics
 from ..rundir import SearchRunDir
 
 __all__ = ["RUNG_KEY", "RungPoint", "MOSuccessiveHalving", "dominates", "rung_metrics"]
@@ -116,7 +117,7 @@ class MOSuccessiveHalving(FIFOScheduler):
             return
         partial = {key: float(value) for key, value in result.items() if key.startswith("rung") or key == "step"}
         record.status, record.finished_at = "stopped", time.time()
-        record.metrics = partial
+        record.metrics = TrialMetrics(**partial)
         record.feasible = float(result[RUNG_CONSTRAINT]) <= 0
         record.error = f"stopped at rung {rung} (step {int(result.get('step', 0))}): dominated by another trial there"
         self._layout.write_record(record)

@@ -26,10 +26,11 @@ from ray import tune
 from ..api import train_alter
 from ..checkpoints import latest_checkpoint
 from ..exceptions import CheckpointError, TrainingDiverged
+from ..metrics import TrialMetrics
 from ..recipe import Recipe, TrialConfig, resolve_trial
 from ..rundir import SearchRunDir, TrialRecord
 from ..trainer import AlterTrainer, TrainerCallback
-from .objectives import CONSTRAINT_METRIC, MACS_METRIC, OVER_BUDGET_METRIC, Objectives
+from .objectives import CONSTRAINT_METRIC, OVER_BUDGET_METRIC, Objectives
 from .scheduler import rung_metrics
 from .searcher import SEED_KEY
 
@@ -86,10 +87,10 @@ def run_trial(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
                 raise  # Tune retries it from its last checkpoint (search.max_retries)
             tune.report({"step": trial.run.train.steps, "total_steps": trial.run.train.steps})
             return  # training is deterministic: a retry would diverge again, so the trial ends here
-    metrics = {**result.metrics, **objectives.budget_metrics(result.metrics, trial.budget_share)}
+    metrics = objectives.with_budget(result.metrics, trial.budget_share)
     record.status, record.metrics, record.finished_at = "finished", metrics, time.time()
-    record.feasible = metrics[CONSTRAINT_METRIC] <= 0
-    layout.write_record(record)
+    record.feasible = metrics.budget_constraint <= 0
+    layout.write_record(record)  # rewrites metrics.json with the budget, then trial.json
     tune.report(_final_result(metrics, objectives, trial.run.train.steps))
 
 
@@ -140,9 +141,10 @@ def _rung_probe(recipe: Recipe, trial: TrialConfig) -> Callable[[AlterTrainer, i
     objectives = Objectives.from_recipe(recipe)
 
     def probe(trainer: AlterTrainer, rung: int) -> dict[str, float]:
-        metrics = probe_trial(trainer, recipe.search.rung_samples)
-        constraint = objectives.budget_metrics(metrics, trial.budget_share)[CONSTRAINT_METRIC]
-        return rung_metrics(rung, metrics[objectives.quality_metric], metrics[MACS_METRIC], constraint)
+        metrics = objectives.with_budget(probe_trial(trainer, recipe.search.rung_samples), trial.budget_share)
+        return rung_metrics(
+            rung, metrics.quality(objectives.quality_metric), metrics.generation_macs, metrics.budget_constraint
+        )
 
     return probe
 
@@ -151,10 +153,11 @@ def _progress(metrics: dict[str, float], step: int, total: int) -> dict[str, flo
     return {"step": step, "total_steps": total, **{k: metrics[k] for k in PROGRESS_KEYS if k in metrics}}
 
 
-def _final_result(metrics: dict[str, Any], objectives: Objectives, total_steps: int) -> dict[str, Any]:
+def _final_result(metrics: TrialMetrics, objectives: Objectives, total_steps: int) -> dict[str, Any]:
     """The trial's last result: the objectives, the constraint, and a few numbers for the display."""
     keys = [*objectives.metrics, CONSTRAINT_METRIC, OVER_BUDGET_METRIC, "macs_share", "speedup"]
-    return {**{key: metrics[key] for key in keys if key in metrics}, "step": total_steps, "total_steps": total_steps}
+    values = metrics.values()
+    return {**{key: values[key] for key in keys if key in values}, "step": total_steps, "total_steps": total_steps}
 
 
 def _read_previous(layout: SearchRunDir, trial_id: str) -> TrialRecord | None:
