@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
+import threading
+import time
+import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 from diffusers import DiTTransformer2DModel, UNet2DConditionModel, UNet2DModel
@@ -269,3 +274,98 @@ def fabricate_run(root: Path, trials=REPORT_TRIALS, steps: int = 10, report: dic
     )
     layout.write_record(TrialRecord(trial_id="g", status="running", seed=10))
     return layout
+
+
+# Ray search subprocesses (tests/test_search.py, tests/test_cluster_security.py)
+
+#: the ``alternas`` console script of this environment
+ALTERNAS = str(Path(sys.executable).with_name("alternas"))
+
+
+def process_alive(process: psutil.Process) -> bool:
+    """Whether ``process`` still runs (a zombie does not)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class RayProcesses:
+    """Records the Ray processes descending from ``pid`` while it runs (a background thread)."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.seen: dict[int, psutil.Process] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> RayProcesses:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for child in self.root.children(recursive=True):
+                    if child.pid not in self.seen and _is_ray(child):
+                        self.seen[child.pid] = child
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.2)
+
+    def assert_all_gone(self, within_s: float = 20.0) -> None:
+        assert self.seen, "the search started no Ray process"
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            alive = [p for p in self.seen.values() if process_alive(p)]
+            if not alive:
+                return
+            time.sleep(0.5)
+        pytest.fail(f"Ray processes survived: {[(p.pid, p.cmdline()) for p in alive]}")
+
+
+def _is_ray(process: psutil.Process) -> bool:
+    try:
+        command = " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    return command.startswith("ray::") or "/ray/" in command
+
+
+def marked_ray_processes(marker: str) -> list[int]:
+    """GCS and raylet processes (whose environment stays readable) carrying ``ALTERNAS_TEST_MARK``."""
+    found = []
+    for process in psutil.process_iter(["name"]):
+        try:
+            if process.info["name"] in ("gcs_server", "raylet") and process_alive(process):
+                if process.environ().get("ALTERNAS_TEST_MARK") == marker:
+                    found.append(process.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def start_search(recipe_file: Path, *args: str) -> tuple[subprocess.Popen, str]:
+    """``alternas search`` in a subprocess; returns it and the marker its Ray processes inherit."""
+    marker = uuid.uuid4().hex
+    env = {**os.environ, "ALTERNAS_TEST_MARK": marker, "COLUMNS": "200"}
+    process = subprocess.Popen([ALTERNAS, "search", str(recipe_file), "--no-report", *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return process, marker
+
+
+def wait_for(condition, timeout_s: float, process: subprocess.Popen | None = None) -> None:
+    """Poll ``condition()`` every 0.5 s until it holds; fail the test after ``timeout_s`` seconds, or at
+    once when ``process`` (a search) exits first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"the search exited early ({process.returncode}): {process.communicate()}")
+        time.sleep(0.5)
+    pytest.fail("timed out waiting for the search")

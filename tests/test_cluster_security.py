@@ -11,8 +11,7 @@ import yaml
 
 from alternas.rundir import SearchRunDir
 
-from .conftest import cli_output, tiny_recipe
-from .test_search import marked_ray_processes, start_search, wait_for
+from .conftest import cli_output, marked_ray_processes, start_search, tiny_recipe, wait_for
 
 
 def _free_port() -> int:

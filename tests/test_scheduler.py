@@ -79,8 +79,7 @@ def test_a_search_with_mo_asha_stops_dominated_trials_at_the_rung(tmp_path):
     from alternas.report import write_report
     from alternas.search import search
 
-    from .test_recipe import tiny_recipe
-    from .test_search import RayProcesses
+    from .conftest import RayProcesses, tiny_recipe
 
     data = tiny_recipe(tmp_path)
     data["space"] = {"experts": {"counts": [1, 2], "partitions": ["static", "learned"]},

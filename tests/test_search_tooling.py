@@ -14,7 +14,7 @@ from alternas.search import search
 from alternas.search.study_file import load_study_file
 
 from .test_recipe import tiny_recipe
-from .test_search import RayProcesses
+from .conftest import RayProcesses
 
 
 @pytest.fixture(scope="module")
