@@ -17,6 +17,7 @@ from PIL import Image
 
 from alternas.config import ReportConfig
 from alternas.exceptions import CheckpointError, ConfigError
+from alternas.plan import ExpertPlan
 from alternas.report import build_report, knee_index, pareto_front, report_renderable, write_report
 from alternas.rundir import SearchRunDir, TrialRecord
 from alternas.search import Objectives
@@ -47,6 +48,23 @@ def written(run_dir):
 )
 def test_pareto_front(costs, qualities, lower, front):
     assert pareto_front(costs, qualities, lower) == front
+
+
+def test_metrics_json_is_the_one_copy_and_an_older_trial_json_copy_is_read_beneath_it(run_dir, tmp_path):
+    layout = SearchRunDir(shutil.copytree(run_dir, tmp_path / "run"))
+    trial = layout.trial_dir("b")
+    assert "metrics" not in json.loads((trial / "trial.json").read_text())
+    assert ExpertPlan.load(trial / "plan.yaml").metrics is None
+    assert json.loads((trial / "metrics.json").read_text())["fid"] == 11.0
+    # an older run dir: trial.json held a copy, with the budget metrics only it had
+    record = json.loads((trial / "trial.json").read_text())
+    record["metrics"] = {"fid": 99.0, "generation_macs": 1.0, "budget_constraint": -0.25}
+    (trial / "trial.json").write_text(json.dumps(record))
+    metrics = layout.read_record("b").metrics
+    assert (metrics.fid, metrics.budget_constraint) == (11.0, -0.25)
+    assert metrics.generation_macs == json.loads((trial / "metrics.json").read_text())["generation_macs"] != 1.0
+    (trial / "metrics.json").unlink()
+    assert layout.read_record("b").metrics.fid == 99.0
 
 
 def test_knee_is_the_point_farthest_from_the_chord():

@@ -53,7 +53,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[TrialMetrics, dict[str, torch
         )
         teacher_latency, expert_latency = latency["teacher"], latency["experts"]
 
-    similarity = {}
+    similarity: dict[str, float] = {}
     if "psnr" in config.metrics or "ssim" in config.metrics:
         similarity = {k: v for k, v in image_similarity(expert_images, teacher_images).items() if k in config.metrics}
     metrics = TrialMetrics(
