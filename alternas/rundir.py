@@ -7,7 +7,8 @@
       search.json                 search-level facts: recipe hash, seeds, wall time, status
       baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.baseline)
       trials/<trial id>/          one ALTER run (see RUN_FILES) plus trial.json
-        trial.json                TrialRecord: status, sampled params, seed, error (not the metrics)
+        trial.json                TrialRecord: status, sampled params, seed, error (a trial stopped at a
+                                  rung, which has no metrics.json: also the rung's results)
         metrics.json              TrialMetrics: the one stored copy of the trial's metrics
         config.yaml  plan.yaml  history.json  backbone/  samples/  checkpoints/
       ray/                        Ray Tune's experiment storage (resume state)
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from ._atomic import atomic_write_text
 from ._readers import read_model
@@ -67,15 +68,18 @@ class TrialRecord(BaseModel):
     feasible: bool | None = Field(None, description="whether the trial met the recipe's budget constraints")
     metrics: TrialMetrics = Field(
         default_factory=TrialMetrics,
-        exclude=True,
-        description="final metrics: stored in the trial's metrics.json, never in trial.json (old run dirs "
-        "kept a copy there, which metrics.json overrides)",
+        description="final metrics, stored in the trial's metrics.json; trial.json holds them only for a "
+        "trial stopped at a rung (the rung's results; it has no metrics.json) and in older run dirs",
     )
     started_at: float | None = Field(None, description="UNIX time")
     finished_at: float | None = Field(None, description="UNIX time")
     resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
     node_id: str | None = Field(None, description="the Ray node its last attempt ran on")
     hostname: str | None = Field(None, description="the host of that node")
+
+    @field_serializer("metrics")
+    def _measured_metrics(self, metrics: TrialMetrics) -> dict[str, Any]:
+        return metrics.values()
 
 
 def write_metrics(run_dir: Path, metrics: TrialMetrics) -> Path:
@@ -159,15 +163,18 @@ class SearchRunDir:
 
     def write_record(self, record: TrialRecord) -> Path:
         """Write ``trial.json`` atomically, after its metrics (if any) to ``metrics.json``, so a record
-        that says ``finished`` always has them.
+        that says ``finished`` always has them. A stopped trial's rung results stay in ``trial.json``:
+        it was never evaluated, so it has no ``metrics.json``.
 
         Returns:
             the path of ``trial.json``.
         """
         directory = self.trial_dir(record.trial_id)
-        if record.metrics.values():
+        in_record = record.status == "stopped"
+        if record.metrics.values() and not in_record:
             write_metrics(directory, record.metrics)
-        return atomic_write_text(directory / "trial.json", record.model_dump_json(indent=2))
+        text = record.model_dump_json(indent=2, exclude=None if in_record else {"metrics"})
+        return atomic_write_text(directory / "trial.json", text)
 
     def read_record(self, trial_id: str) -> TrialRecord:
         """The record of one trial with its metrics; its id is its folder's name, which the record must repeat.

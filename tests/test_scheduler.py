@@ -56,8 +56,9 @@ def test_a_trial_dominated_at_its_rung_stops_and_keeps_its_partial_results(tmp_p
 
     stopped = layout.read_record("b")
     assert stopped.status == "stopped" and stopped.feasible is True and stopped.finished_at is not None
-    assert stopped.metrics == {"step": 60.0, "rung": 0.0, "rung_quality": 120.0,
-                               "rung_generation_macs": 12e6, "rung_budget_constraint": -0.01}
+    assert stopped.metrics.values() == {"step": 60.0, "rung": 0.0, "rung_quality": 120.0,
+                                        "rung_generation_macs": 12e6, "rung_budget_constraint": -0.01}
+    assert not (layout.trial_dir("b") / "metrics.json").exists()  # never evaluated: the rung's results only
     assert "stopped at rung 0 (step 60)" in stopped.error
     assert layout.read_record("d").feasible is False and layout.read_record("c").status == "running"
     saved = json.loads(layout.rungs_file.read_text())

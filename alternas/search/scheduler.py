@@ -7,8 +7,8 @@ constrained (Deb's rule): a feasible point (generation MACs within the budget an
 dominates an infeasible one, of two infeasible points the smaller budget excess dominates, and of two
 feasible points one dominates when it is no worse in quality and total MACs and better in one.
 
-A stopped trial keeps its partial results: its ``trial.json`` says ``stopped`` and its ``metrics.json``
-holds the rung's metrics. Every decision is written atomically to ``<run dir>/rungs.json`` before it is acted on, so a
+A stopped trial keeps its partial results: its ``trial.json`` says ``stopped`` and holds the rung's
+metrics. Every decision is written atomically to ``<run dir>/rungs.json`` before it is acted on, so a
 resumed search compares against the same points and repeats a decision it already took.
 """
 
