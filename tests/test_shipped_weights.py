@@ -35,7 +35,7 @@ def test_the_shipped_teacher_denoises_digits(hermetic_cache):
     t = torch.full((len(x0),), 500)
     scheduler = DDPMScheduler.from_config(bundle.scheduler_config)
     with torch.no_grad():
-        tokens = bundle.extras["label_encoder"](y)
+        tokens = bundle.label_encoder(y)
         prediction = bundle.backbone(scheduler.add_noise(x0, noise, t), t, tokens).sample
     assert torch.nn.functional.mse_loss(prediction, noise).item() < 0.2
 
