@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .metrics import QualityMetric
+from .metrics import QualityMetricName
 
 __all__ = [
     "ModelConfig",
@@ -208,6 +208,14 @@ class HypernetConfig(_Section):
         description="intervals router: width of the soft edge of an interval, as a share of the training "
         "timesteps (the gradient reaches boundaries through timesteps within a few edge widths)",
     )
+    warm_start_steps: int = Field(
+        0,
+        ge=0,
+        description="iterations at the start of the search in which the experts are one shared expert "
+        "(one mask for every timestep, routing unused): a Static run, draw for draw; at this iteration the "
+        "`experts.count` experts are grown from it (identical masks) and then learn apart. 0 = independent "
+        "experts from the first iteration (the paper); at most `train.hypernet_steps`",
+    )
 
 
 class LossConfig(_Section):
@@ -283,7 +291,7 @@ class EvalConfig(_Section):
     seed: int = Field(
         1234, ge=0, le=2**32 - 1, description="seed of the evaluation noise (same for experts and teacher)"
     )
-    metrics: list[QualityMetric] = Field(
+    metrics: list[QualityMetricName] = Field(
         default_factory=lambda: ["fid", "accuracy", "psnr", "ssim"], description="quality metrics"
     )
     latency_repeats: int = Field(5, ge=1, description="timed repeats for latency (median)")
@@ -312,6 +320,17 @@ class RunConfig(_Section):
     loss: LossConfig = Field(default_factory=LossConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _check_warm_start(self) -> RunConfig:
+        steps = self.hypernet.warm_start_steps
+        if steps and self.experts.count == 1:
+            raise ValueError("`hypernet.warm_start_steps` grows several experts from one; with `experts.count: 1` "
+                             "leave it 0")
+        if steps > self.train.hypernet_steps:
+            raise ValueError(f"`hypernet.warm_start_steps` ({steps}) cannot exceed `train.hypernet_steps` "
+                             f"({self.train.hypernet_steps})")
+        return self
 
 
 class BaselineConfig(_Section):
@@ -363,7 +382,7 @@ class BaselineConfig(_Section):
 class ReportConfig(_Section):
     """How a search's trials are ranked and which one wins (used by ``alternas report``/``export``)."""
 
-    quality_metric: QualityMetric = Field(
+    quality_metric: QualityMetricName = Field(
         "fid", description="quality axis of the Pareto front (fid: lower is better; others: higher)"
     )
     winner: Literal["fewest_macs_within_quality", "best_quality_under_macs", "knee"] = Field(

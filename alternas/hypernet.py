@@ -158,6 +158,12 @@ class HypernetSample:
 class HyperNetwork(nn.Module):
     """Expert generator plus (for ``learned`` routing) temporal router.
 
+    With ``config.warm_start_steps > 0`` the experts begin as one shared expert: a one-expert generator
+    built first from ``seed`` (so it is a Static run's, draw for draw) whose mask serves every timestep,
+    until :meth:`grow` starts all ``N_e`` experts from its logits. The grown experts' logits are
+    ``anchor + (G(Z) - G_0(Z))``: the shared logits at growth plus what the ``N_e``-expert generator has
+    learned since (``G_0(Z)`` its output at growth), so they start exactly equal and then learn apart.
+
     Args:
         num_experts: ``N_e``.
         num_units: ``N_L``.
@@ -181,9 +187,16 @@ class HyperNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.num_experts = num_experts
+        self.num_train_timesteps = num_train_timesteps
         self.temperature = config.temperature
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
+            self.shared: ExpertGenerator | None = None
+            if config.warm_start_steps > 0:
+                self.shared = ExpertGenerator(1, num_units, config, seed=seed)
+                self.register_buffer("grown", torch.tensor(False))
+                self.register_buffer("anchor", torch.zeros(num_experts, num_units))  # shared logits at growth
+                self.register_buffer("reference", torch.zeros(num_experts, num_units))  # G(Z) at growth
             self.generator = ExpertGenerator(num_experts, num_units, config, seed=seed)
             self.router: TemporalRouter | IntervalRouter | None = None
             if fixed_assignment is None and config.router == "mlp":
@@ -200,6 +213,26 @@ class HyperNetwork(nn.Module):
         """Whether the routing is learned (ALTER) rather than fixed (manual / static)."""
         return self.router is not None
 
+    @property
+    def sharing(self) -> bool:
+        """Whether the experts are still one shared expert (see ``warm_start_steps``)."""
+        return self.shared is not None and not bool(self.grown)
+
+    @torch.no_grad()
+    def grow(self) -> None:
+        """End the shared phase: every expert starts from the shared expert's logits."""
+        self.anchor.copy_(self.shared.logits().expand_as(self.anchor))
+        self.reference.copy_(self.generator.logits())
+        self.grown.fill_(True)
+
+    def unit_logits(self) -> torch.Tensor:
+        """Keep logits ``(N_e, N_L)``; ``(1, N_L)`` while the experts are shared."""
+        if self.shared is None:
+            return self.generator.logits()
+        if self.sharing:
+            return self.shared.logits()
+        return self.anchor + (self.generator.logits() - self.reference)
+
     def sample(self, time_features: torch.Tensor, generator: torch.Generator) -> HypernetSample:
         """Draw straight-through masks and routing with Gumbel noise.
 
@@ -207,7 +240,10 @@ class HyperNetwork(nn.Module):
             time_features (`torch.Tensor` of shape `(T, D)`): projected training timesteps.
             generator: CPU generator for the Gumbel noise.
         """
-        unit_masks = gumbel_sigmoid(self.generator.logits(), self.temperature, generator)  # (N_e, N_L)
+        unit_masks = gumbel_sigmoid(self.unit_logits(), self.temperature, generator)  # (N_e, N_L)
+        if self.sharing:  # one expert for every timestep
+            routing = torch.ones(self.num_train_timesteps, 1, device=unit_masks.device)
+            return HypernetSample(unit_masks, routing, None)
         if self.router is None:
             routing = F.one_hot(self.fixed_assignment, self.num_experts).to(unit_masks.dtype)
             return HypernetSample(unit_masks, routing, None)
@@ -223,7 +259,7 @@ class HyperNetwork(nn.Module):
         """The noise-free masks that hardening exports (``logits > 0``), shape ``(N_e, N_L)``, with the
         straight-through gradient of ``sigmoid(logits)``: the budget is charged on what will be kept,
         not on a noisy draw (near-zero logits keep more in a draw than after thresholding)."""
-        probs = torch.sigmoid(self.generator.logits())
+        probs = torch.sigmoid(self.unit_logits())
         return (probs > 0.5).to(probs.dtype) - probs.detach() + probs
 
     @torch.no_grad()
@@ -234,7 +270,9 @@ class HyperNetwork(nn.Module):
             ``(keep, assignment)``: keep of shape ``(N_e, N_L)`` (float 0/1) and the expert index of
             every training timestep, shape ``(T,)`` long.
         """
-        keep = (self.generator.logits() > 0).float()
+        keep = (self.unit_logits() > 0).float()
+        if self.sharing:
+            return keep, torch.zeros(self.num_train_timesteps, dtype=torch.long, device=keep.device)
         if self.router is None:
             return keep, self.fixed_assignment.clone()
         if isinstance(self.router, IntervalRouter):

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-__all__ = ["QualityMetric", "QUALITY_METRICS", "LOWER_IS_BETTER", "lower_is_better", "metric_name", "quality_label"]
+__all__ = [
+    "QualityMetricName",
+    "QUALITY_METRICS",
+    "LOWER_IS_BETTER",
+    "lower_is_better",
+    "metric_name",
+    "quality_label",
+]
 
 #: a quality metric's name, as recipes write it (``eval.metrics``, ``report.quality_metric``)
-QualityMetric = Literal["fid", "accuracy", "psnr", "ssim", "clip"]
+QualityMetricName = Literal["fid", "accuracy", "psnr", "ssim", "clip"]
 
 #: every quality metric, in display order
-QUALITY_METRICS: tuple[str, ...] = get_args(QualityMetric)
+QUALITY_METRICS: tuple[str, ...] = get_args(QualityMetricName)
 
 #: quality metrics where a lower value is better (every other one: higher is better)
 LOWER_IS_BETTER = frozenset({"fid"})

@@ -110,7 +110,9 @@ class RoutingTable:
             raise ValueError("is empty; it must cover every training timestep")
         length = max(high for (_, high), _ in spans) + 1
         if num_train_timesteps is not None and length > num_train_timesteps:
-            raise ValueError(f"reaches timestep {length - 1}, past the last training timestep {num_train_timesteps - 1}")
+            raise ValueError(
+                f"reaches timestep {length - 1}, past the last training timestep {num_train_timesteps - 1}"
+            )
         length = num_train_timesteps or length
         if length > MAX_TRAIN_TIMESTEPS:  # checked before the table is allocated
             raise ValueError(

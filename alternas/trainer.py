@@ -4,7 +4,9 @@ Each iteration draws one mini-batch and one noise/timestep sample and runs the f
 then (1) a backbone step with the current hard expert table (skipped units really skipped), (2) while
 ``step < train.hypernet_steps`` a hypernetwork step with straight-through Gumbel masks through the
 frozen student, and (3) a refresh of the hard table (deterministic hardening). After ``hypernet_steps``
-only the backbone trains. Every random draw of iteration ``k`` comes from a generator seeded with
+only the backbone trains. With ``hypernet.warm_start_steps`` the experts start as one shared expert
+and are grown from it at that iteration (step (0), see :class:`~alternas.hypernet.HyperNetwork`).
+Every random draw of iteration ``k`` comes from a generator seeded with
 ``(seed, k)``, so a run resumed from a checkpoint repeats an uninterrupted one bit for bit on CPU.
 """
 
@@ -166,7 +168,7 @@ class AlterTrainer:
             **shared,
         )
 
-    # ---- schedule ----------------------------------------------------------------------------
+    # ---- one iteration -----------------------------------------------------------------------
 
     @property
     def total_steps(self) -> int:
@@ -181,8 +183,6 @@ class AlterTrainer:
     def budget_target(self, step: int) -> float:
         """The hypernetwork's MACs-share target at iteration ``step`` (see :class:`BudgetSchedule`)."""
         return self.budget.target(step)
-
-    # ---- one iteration -----------------------------------------------------------------------
 
     def _generator(self, step: int) -> torch.Generator:
         return torch.Generator().manual_seed((self.config.train.seed * 1_000_003 + step) % (2**63))
@@ -200,6 +200,9 @@ class AlterTrainer:
 
     def train_step(self) -> dict[str, float]:
         """Run iteration ``self.step`` and advance it; returns the iteration's metrics."""
+        if self.hypernet.sharing and self.step >= self.config.hypernet.warm_start_steps:
+            self.hypernet.grow()  # (0) the experts start from the shared one, then (3) refreshes the table
+            self.keep, self.assignment = self.hypernet.harden(self.time_features)
         generator = self._generator(self.step)
         batch = self._draw_batch(generator)
         metrics: dict[str, float] = {}
@@ -315,12 +318,8 @@ class AlterTrainer:
             raise CheckpointError(f"checkpoint `{Path(path)}`: {error}") from error
 
     def resume(self, candidates: Sequence[str | Path]) -> Path | None:
-        """Load the first checkpoint of ``candidates`` (newest first) that can be loaded; an unreadable
-        one is skipped with a warning. Returns the folder used, ``None`` without candidates.
-
-        Raises:
-            CheckpointError: none of the candidates can be loaded.
-        """
+        """Load the first loadable checkpoint of ``candidates`` (newest first), skipping unreadable ones;
+        returns the folder used (see :func:`alternas.checkpoints.resume`)."""
         return resume(candidates, self.load_checkpoint)
 
     # ---- results -----------------------------------------------------------------------------

@@ -4,8 +4,8 @@
 
 Writes ``benchmarks.json`` (every number, the machine, the command, the code version) and
 ``benchmarks.md`` (the same as tables) into ``--out`` (default ``reports/bench/``, ignored by git, so a quick
-run never replaces the committed full-run results in ``bench/results/``, written with ``--out bench/results``). Each figure is a ratio of two things
-measured side by side in this run. Sections:
+run never replaces the committed full-run results in ``bench/results/``, written with ``--out bench/results``).
+Each figure is a ratio of two things measured side by side in this run. Sections:
 
 * ``training``   ALTER iteration vs dense distillation iteration; backbone step at 25/50/75% kept MACs
 * ``inference``  exported routed models vs dense at the same steps (batch 1 and compute-bound batches)

@@ -1,5 +1,7 @@
 """Evaluation: sampling, quality metrics, similarity to the teacher, measured MACs and latency."""
 
+from ..routing import ExpertRouter
+from ..schedulers import SCHEDULERS, make_scheduler, sampler_timesteps
 from .evaluate import (
     evaluation_noise,
     generate_for_eval,
@@ -8,8 +10,6 @@ from .evaluate import (
     measure_step_macs,
     quality_scores,
 )
-from ..routing import ExpertRouter
-from ..schedulers import SCHEDULERS, make_scheduler, sampler_timesteps
 from .quality import ClassConsistency, FrechetDistance, QualityMetric
 from .sampling import Predictor, denoise, dense_predictor, generate, routed_predictor
 

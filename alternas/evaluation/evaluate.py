@@ -12,8 +12,8 @@ import torch
 from ..bundle import ModelBundle
 from ..config import EvalConfig
 from ..macs import MacsConvention, count_macs
-from .quality import QualityMetric
 from ..schedulers import make_scheduler
+from .quality import QualityMetric
 from .sampling import Predictor, denoise, generate
 
 __all__ = [

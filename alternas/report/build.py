@@ -215,7 +215,7 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
         )
     lower = lower_is_better(metric)
     eligible = [e for e in entries if e.eligible]
-    front = trial_front(entries, lambda e: e.quality, lambda e: e.macs, lower)
+    front = trial_front(eligible, lambda e: e.quality, lambda e: e.macs, lower)
     front_ids = [e.trial_id for e in front]
     latency_ids = [e.trial_id for e in trial_front(eligible, lambda e: e.quality, lambda e: e.latency_s, lower)]
     baseline = read_baseline(run_dir)

@@ -1,4 +1,7 @@
-"""Number formatting shared by the terminal table, the HTML and the Markdown report (MACs: :func:`~alternas.macs.format_macs`)."""
+"""Number formatting shared by the terminal table, the HTML and the Markdown report.
+
+MACs are formatted by :func:`alternas.macs.format_macs`.
+"""
 
 from __future__ import annotations
 

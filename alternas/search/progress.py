@@ -21,8 +21,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..macs import format_macs
-from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe
 from ..pareto import trial_front
+from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe
 from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
 from .objectives import MACS_METRIC, Objectives
@@ -185,7 +185,8 @@ class SearchDisplay:
                 self._beyond(row),
             )
         front_text = "  ".join(
-            f"{r.trial_id} ({_number(r.quality, '.4g')}, {format_macs(r.macs, '.1f', unit='')})" for r in rows if r.trial_id in front
+            f"{r.trial_id} ({_number(r.quality, '.4g')}, {format_macs(r.macs, '.1f', unit='')})"
+            for r in rows if r.trial_id in front
         )
         return Group(header, ProgressBar(total=1.0, completed=fraction, width=60), table,
                      Text(f"front (* above): {front_text or '-'}"))
