@@ -112,8 +112,8 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> dict[str, float]:
     finally:
         torch.set_rng_state(rng)
     metrics.update(
-        generation_macs=sum(expert_macs) * inputs.macs_factor,
-        teacher_generation_macs=sum(teacher_macs) * inputs.macs_factor,
+        generation_macs=generation_macs(expert_macs, inputs.guidance),
+        teacher_generation_macs=generation_macs(teacher_macs, inputs.guidance),
     )
     return metrics
 
