@@ -109,9 +109,9 @@ def test_shipped_quickstart_covers_budgets_and_partitions():
     first = [resolve_trial(recipe, point, seed=0).params for point in recipe.search.initial_points]
     assert {p["experts.count"] for p in first} == {1, 2, 3, 4}
     assert {p["experts.routing"] for p in first} == {"learned", "manual", "static"}
-    assert {p["budget.generation_share"] for p in first} == {0.35, 0.5, 0.65}
-    assert {p["eval.steps"] for p in first} == {10, 15, 20}
-    assert recipe.report.baseline.ladder(recipe.default_steps()) == [5, 7, 10, 14, 15, 20]
+    assert {p["budget.generation_share"] for p in first} == {0.2, 0.25, 0.3}
+    assert {p["eval.steps"] for p in first} == {7, 8, 10}
+    assert recipe.report.baseline.ladder(recipe.default_steps()) == [3, 4, 5, 6, 7, 8, 10, 20]
     assert recipe.planned_trials() >= 6
 
 

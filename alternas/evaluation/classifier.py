@@ -1,9 +1,14 @@
-"""A small CNN trained on the digits: its features give FID, its logits class-consistency accuracy."""
+"""A small CNN trained on the digits: its features give FID, its logits class-consistency accuracy.
+
+The default classifier's weights ship with the package (``alternas/weights/digits-classifier.safetensors``),
+so FIDs are comparable across machines; other settings are trained on first use and cached.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -11,12 +16,14 @@ from torch import nn
 
 from .._atomic import atomic_path, atomic_write_text
 from .._cache import cache_root, config_hash, file_lock
+from .._shipped import shipped_state, write_shipped_state
 from ..data.digits import load_digits_tensors
 
-__all__ = ["DigitsClassifier", "load_digits_classifier"]
+__all__ = ["DigitsClassifier", "load_digits_classifier", "ship_digits_classifier"]
 
 logger = logging.getLogger("alternas")
 _FORMAT_VERSION = 1
+_SHIPPED_NAME = "digits-classifier"
 
 
 class DigitsClassifier(nn.Module):
@@ -84,10 +91,13 @@ def _train(resolution: int, seed: int, epochs: int) -> tuple[DigitsClassifier, f
     return model, accuracy
 
 
-def load_digits_classifier(resolution: int = 8, seed: int = 0, epochs: int = 30) -> DigitsClassifier:
-    """The cached digits classifier for ``resolution``, trained on first use (a few seconds)."""
-    key = config_hash({"format": _FORMAT_VERSION, "resolution": resolution, "seed": seed, "epochs": epochs})
-    directory = cache_root() / "classifiers" / f"digits-{key}"
+def _classifier_key(resolution: int, seed: int, epochs: int) -> str:
+    return config_hash({"format": _FORMAT_VERSION, "resolution": resolution, "seed": seed, "epochs": epochs})
+
+
+def _cached_classifier(resolution: int, seed: int, epochs: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The weights and ``info`` of the cached classifier, trained on first use (a few seconds, under a file lock)."""
+    directory = cache_root() / "classifiers" / f"digits-{_classifier_key(resolution, seed, epochs)}"
     weights = directory / "model.pt"
     if not weights.is_file():
         with file_lock(directory.with_name(directory.name + ".lock")):
@@ -97,8 +107,22 @@ def load_digits_classifier(resolution: int = 8, seed: int = 0, epochs: int = 30)
                 atomic_write_text(directory / "info.json", json.dumps({"held_out_accuracy": accuracy}))
                 with atomic_path(weights) as partial:
                     torch.save(model.state_dict(), partial)
-    model = DigitsClassifier(resolution)
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    model.held_out_accuracy = json.loads((directory / "info.json").read_text())["held_out_accuracy"]
-    return model.eval().requires_grad_(False)
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    return state, json.loads((directory / "info.json").read_text())
 
+
+def ship_digits_classifier(resolution: int = 8, seed: int = 0, epochs: int = 30) -> Path:
+    """Write the classifier of these settings (trained unless cached) as the shipped weights."""
+    state, info = _cached_classifier(resolution, seed, epochs)
+    return write_shipped_state(_SHIPPED_NAME, _classifier_key(resolution, seed, epochs), state, info)
+
+
+def load_digits_classifier(resolution: int = 8, seed: int = 0, epochs: int = 30) -> DigitsClassifier:
+    """The digits classifier for ``resolution``: the shipped weights for these settings, else trained and cached."""
+    state, info = shipped_state(_SHIPPED_NAME, _classifier_key(resolution, seed, epochs)) or _cached_classifier(
+        resolution, seed, epochs
+    )
+    model = DigitsClassifier(resolution)
+    model.load_state_dict(state)
+    model.held_out_accuracy = info["held_out_accuracy"]
+    return model.eval().requires_grad_(False)

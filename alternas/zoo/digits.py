@@ -1,10 +1,12 @@
-"""The embedded default: a tiny SD-style teacher for scikit-learn's digits, trained here and cached.
+"""The embedded default: a tiny SD-style teacher for scikit-learn's digits.
 
 The teacher is a ``UNet2DConditionModel`` with cross-attention (so transformer units exist, as in
-Stable Diffusion) whose conditioning token is a learned embedding of the class label. It is
-pretrained with the plain DDPM epsilon loss on first use and cached under
-``<cache>/teachers/digits-<config hash>/`` as a diffusers-style folder (``unet/``,
-``label_encoder/``, ``scheduler/``), so every later run (and every Ray worker) loads it from disk.
+Stable Diffusion) whose conditioning token is a learned embedding of the class label. The default
+config's weights ship with the package (``alternas/weights/digits-teacher.safetensors``), so every
+machine starts from the same teacher. Any other config is pretrained with the plain DDPM epsilon loss
+on first use and cached under ``<cache>/teachers/digits-<config hash>/`` as a diffusers-style folder
+(``unet/``, ``label_encoder/``, ``scheduler/``), so every later run (and every Ray worker) loads it
+from disk.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from torch import nn
 
 from .._atomic import atomic_dir
 from .._cache import cache_root, config_hash, file_lock
+from .._shipped import shipped_state, write_shipped_state
 from .._validation import validate_config
 from ..bundle import Conditioner, ModelBundle
 from ..data.digits import load_digits_tensors
@@ -42,10 +45,12 @@ __all__ = [
     "pretrain_digits_teacher",
     "digits_quality_metrics",
     "load_digits_bundle",
+    "ship_digits_teacher",
 ]
 
 logger = logging.getLogger("alternas")
 _FORMAT_VERSION = 1  # bump when the pretraining procedure changes, so old caches are not reused
+_SHIPPED_NAME = "digits-teacher"
 
 
 class DigitsLabelEncoder(ModelMixin, ConfigMixin):
@@ -107,7 +112,7 @@ class DigitsTeacherConfig(BaseModel):
     norm_num_groups: int = Field(8, ge=1)
     num_train_timesteps: int = Field(1000, ge=10)
     beta_schedule: str = Field("squaredcos_cap_v2", description="diffusers DDPM beta schedule")
-    pretrain_steps: int = Field(600, ge=1, description="pretraining iterations")
+    pretrain_steps: int = Field(3000, ge=1, description="pretraining iterations")
     batch_size: int = Field(64, ge=1)
     lr: float = Field(3e-3, gt=0, description="peak AdamW learning rate (cosine decay)")
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA of the weights that are saved")
@@ -145,8 +150,13 @@ def digits_teacher_dir(config: DigitsTeacherConfig) -> Path:
     return cache_root() / "teachers" / f"digits-{config.cache_key()}"
 
 
-def pretrain_digits_teacher(config: DigitsTeacherConfig, out_dir: Path) -> dict[str, Any]:
+def pretrain_digits_teacher(
+    config: DigitsTeacherConfig, out_dir: Path, device: torch.device | str = "cpu"
+) -> dict[str, Any]:
     """Train the digits teacher from scratch and save it as a diffusers-style folder.
+
+    Every random draw (batch indices, labels dropped, noise, timesteps) comes from one CPU generator
+    seeded by ``config.seed``, so the data stream is the same on every ``device``.
 
     Returns:
         A summary: final loss (EMA of the training loss), wall time in seconds, steps.
@@ -161,7 +171,7 @@ def pretrain_digits_teacher(config: DigitsTeacherConfig, out_dir: Path) -> dict[
         num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule
     )
     images, labels = load_digits_tensors(config.resolution)
-    modules = nn.ModuleList([unet, encoder]).train()
+    modules = nn.ModuleList([unet, encoder]).to(device).train()
     ema = copy.deepcopy(modules).requires_grad_(False)
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=1e-2)
     warmup = max(1, config.pretrain_steps // 20)
@@ -179,6 +189,7 @@ def pretrain_digits_teacher(config: DigitsTeacherConfig, out_dir: Path) -> dict[
         y[torch.rand(len(y), generator=generator) < config.label_dropout] = encoder.null_label
         noise = torch.randn(x0.shape, generator=generator)
         t = torch.randint(0, config.num_train_timesteps, (len(x0),), generator=generator)
+        x0, y, noise, t = (tensor.to(device) for tensor in (x0, y, noise, t))
         prediction = unet(scheduler.add_noise(x0, noise, t), t, encoder(y)).sample
         loss = F.mse_loss(prediction, noise)
         optimizer.zero_grad(set_to_none=True)
@@ -200,6 +211,7 @@ def pretrain_digits_teacher(config: DigitsTeacherConfig, out_dir: Path) -> dict[
         "pretrain_seconds": time.perf_counter() - started,
         "steps": config.pretrain_steps,
     }
+    ema.cpu()
     with atomic_dir(out_dir) as staging:
         ema[0].save_pretrained(staging / "unet")
         ema[1].save_pretrained(staging / "label_encoder")
@@ -220,9 +232,10 @@ def digits_quality_metrics(resolution: int, names: Sequence[str]) -> list[Qualit
     return metrics
 
 
-def load_digits_bundle(config: DigitsTeacherConfig | None = None) -> ModelBundle:
-    """The digits teacher bundle, pretraining and caching it on first use (under a file lock)."""
-    config = config or DigitsTeacherConfig()
+def _cached_teacher(
+    config: DigitsTeacherConfig, device: torch.device | str = "cpu"
+) -> tuple[UNet2DConditionModel, DigitsLabelEncoder]:
+    """The teacher of ``config`` from the cache, pretraining it on ``device`` first if needed (under a file lock)."""
     directory = digits_teacher_dir(config)
     if not (directory / "teacher.json").is_file():
         with file_lock(directory.with_name(directory.name + ".lock")):
@@ -230,15 +243,44 @@ def load_digits_bundle(config: DigitsTeacherConfig | None = None) -> ModelBundle
                 logger.info(
                     "pretraining the built-in digits teacher (first use; cached in %s)", directory
                 )
-                pretrain_digits_teacher(config, directory)
+                pretrain_digits_teacher(config, directory, device)
     unet = UNet2DConditionModel.from_pretrained(directory / "unet")
     encoder = DigitsLabelEncoder.from_pretrained(directory / "label_encoder")
+    return unet, encoder
+
+
+def _shipped_teacher(config: DigitsTeacherConfig) -> tuple[UNet2DConditionModel, DigitsLabelEncoder] | None:
+    """The teacher of ``config`` from the weights shipped with alternas, if they were made by ``config``."""
+    shipped = shipped_state(_SHIPPED_NAME, config.cache_key())
+    if shipped is None:
+        return None
+    state, _ = shipped
+    unet = UNet2DConditionModel.from_config(config.unet_config())
+    encoder = DigitsLabelEncoder(embedding_dim=config.embedding_dim)
+    for prefix, module in (("unet.", unet), ("label_encoder.", encoder)):
+        module.load_state_dict({key.removeprefix(prefix): value for key, value in state.items() if key.startswith(prefix)})
+    return unet.eval(), encoder.eval()
+
+
+def ship_digits_teacher(config: DigitsTeacherConfig, device: torch.device | str = "cpu") -> Path:
+    """Write the teacher of ``config`` (pretrained on ``device`` unless cached) as the shipped weights."""
+    unet, encoder = _cached_teacher(config, device)
+    state = {f"unet.{key}": value for key, value in unet.state_dict().items()}
+    state.update({f"label_encoder.{key}": value for key, value in encoder.state_dict().items()})
+    summary = json.loads((digits_teacher_dir(config) / "teacher.json").read_text())
+    return write_shipped_state(_SHIPPED_NAME, config.cache_key(), state, summary)
+
+
+def load_digits_bundle(config: DigitsTeacherConfig | None = None) -> ModelBundle:
+    """The digits teacher bundle: the shipped weights for the default config, else pretrained and cached."""
+    config = config or DigitsTeacherConfig()
+    unet, encoder = _shipped_teacher(config) or _cached_teacher(config)
+    scheduler = DDPMScheduler(num_train_timesteps=config.num_train_timesteps, beta_schedule=config.beta_schedule)
     return ModelBundle(
         backbone=unet,
-        scheduler_config=dict(DDPMScheduler.load_config(directory / "scheduler")),
+        scheduler_config=dict(scheduler.config),
         conditioner=LabelTokenConditioner(encoder),
-        source=f"builtin:digits ({directory.name})",
+        source=f"builtin:digits (digits-{config.cache_key()})",
         make_quality_metrics=lambda names, eval_config: digits_quality_metrics(config.resolution, names),
-        directory=directory,
         label_encoder=encoder,
     )
