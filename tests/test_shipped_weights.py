@@ -6,13 +6,15 @@ import torch
 
 from alternas._shipped import shipped_state, write_shipped_state
 from alternas.evaluation.classifier import load_digits_classifier
-from alternas.zoo.digits import DigitsTeacherConfig, load_digits_bundle
+from alternas.zoo.digits import DigitsTeacherConfig, digits_teacher_dir, load_digits_bundle
 
 
 def test_the_default_teacher_loads_the_shipped_weights_without_pretraining(hermetic_cache):
     config = DigitsTeacherConfig()
     bundle = load_digits_bundle(config)
-    assert not (hermetic_cache / "teachers").exists()  # nothing was pretrained or cached
+    # nothing was pretrained or cached for the default (the session's cache may hold other tests' teachers)
+    assert digits_teacher_dir(config) == hermetic_cache / "teachers" / f"digits-{config.cache_key()}"
+    assert not digits_teacher_dir(config).exists()
     assert bundle.source == f"builtin:digits (digits-{config.cache_key()})"
     state, info = shipped_state("digits-teacher", config.cache_key())
     loaded = bundle.backbone.state_dict()
