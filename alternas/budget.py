@@ -56,3 +56,43 @@ class BudgetSchedule:
         """Share of a hard expert table: ``keep`` of shape ``(N_e, N_L)``, ``assignment`` of shape ``(T,)``."""
         step_masks = keep[assignment[self.sampler_index]]  # (S, N_L)
         return float(self.costs.share(step_masks.cpu()).mean())
+
+    def settle(self, keep: torch.Tensor, assignment: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The hard table moved onto the budget: ``keep`` with its share within ``budget.tolerance`` of
+        ``budget.macs_share`` where single units can get it there.
+
+        Each (expert, unit) pair adds ``unit share x share of the sampler's steps the expert serves``.
+        Greedily, while the table is over budget, the kept pair with the lowest keep logit whose removal
+        does not fall below the band is dropped; while it is under, the dropped pair with the highest
+        logit that does not rise above the band is kept again. Deterministic in its inputs, so a resumed
+        run settles on the same table.
+
+        Args:
+            keep (`torch.Tensor` of shape `(N_e, N_L)`): thresholded keep masks (0/1).
+            assignment (`torch.Tensor` of shape `(T,)`): the expert of every training timestep.
+            logits (`torch.Tensor` of shape `(N_e, N_L)` or `(1, N_L)`): the keep logits behind ``keep``.
+
+        Returns:
+            The settled keep masks, shape ``(N_e, N_L)``.
+        """
+        target, tolerance = self.config.macs_share, self.config.tolerance
+        assignment = assignment.cpu()
+        served = torch.bincount(assignment[self.sampler_index].cpu(), minlength=keep.shape[0]).double()
+        adds = (served / len(self.sampler_index))[:, None] * self.unit_shares.cpu().double()[None, :]  # (N_e, N_L)
+        logits = logits.detach().cpu().double().expand_as(adds)
+        settled = keep.detach().cpu().clone()
+        share = self.hard_share(settled, assignment)
+        while abs(share - target) > tolerance:
+            over = share > target
+            sign = -1.0 if over else 1.0  # over: drop a kept pair; under: keep a dropped one
+            after = share + sign * adds  # (N_e, N_L): the share after moving each pair
+            lands = (after - target).abs() <= tolerance
+            short = after > target + tolerance if over else after < target - tolerance  # not there yet
+            movable = (settled == (1.0 if over else 0.0)) & (adds > 0) & (lands | short)
+            if not movable.any():
+                break
+            score = torch.where(movable, sign * logits, torch.tensor(-torch.inf, dtype=logits.dtype))
+            expert, unit = divmod(int(score.argmax()), adds.shape[1])
+            settled[expert, unit] = 0.0 if over else 1.0
+            share = self.hard_share(settled, assignment)
+        return settled.to(keep.device)
