@@ -61,3 +61,13 @@ def test_settling_is_deterministic_and_stops_where_no_single_unit_reaches_the_ba
     assert torch.equal(first, budget.settle(keep, torch.zeros(4, dtype=torch.long), logits))
     # reachable shares near 0.45 are 0.4 and 0.5 (steps of 0.1): it stops just above the band
     assert budget.hard_share(first, torch.zeros(4, dtype=torch.long)) == pytest.approx(0.5)
+
+
+def test_when_single_units_are_too_coarse_one_swap_lands_the_table_on_budget() -> None:
+    budget = schedule(0.6, tolerance=0.01)
+    keep = torch.tensor([[1.0, 1.0, 1.0, 0.0]])  # 0.9
+    logits = torch.tensor([[3.0, 1.0, 2.0, 0.5]])
+    # greedy drops b (0.7); dropping c or a would cross the band, so it swaps c (logit 2) for d (0.5): 0.6
+    settled = budget.settle(keep, torch.zeros(4, dtype=torch.long), logits)
+    assert settled.tolist() == [[1.0, 0.0, 0.0, 1.0]]
+    assert budget.hard_share(settled, torch.zeros(4, dtype=torch.long)) == pytest.approx(0.6)
