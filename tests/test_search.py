@@ -43,7 +43,7 @@ def test_search_end_to_end_through_ray(tmp_path):
         "budget": {"macs_share": [0.6, 0.95]},
         "ranges": {"train.lr": [1.0e-3, 1.0e12]},
     }
-    data["train"].update(steps=12, hypernet_steps=10, hypernet_lr=1e-5)  # masks barely move
+    data["train"].update(steps=12, hypernet_steps=0)  # the hypernetwork never trains: every mask stays on
     data["search"] = {"sampler": "grid", "num_trials": 8, "max_concurrent_trials": 2, "cpus_per_trial": 1,
                       "budget_tolerance": 0.1, "max_retries": 1, "seed": 3}
     with RayProcesses(os.getpid()) as ray_processes:
@@ -64,7 +64,7 @@ def test_search_end_to_end_through_ray(tmp_path):
         plan = yaml.safe_load((trial_dir / "plan.yaml").read_text())
         assert len(plan["experts"]) == record.params["experts.count"]
         assert record.feasible == (record.metrics.macs_over_budget <= 0.1)
-    assert {r.feasible for r in finished} == {True, False}  # the 0.6 budget is out of reach in 12 steps
+    assert {r.feasible for r in finished} == {True, False}  # dense: 0.95 is within 10%, 0.6 is not
 
     front = {r.trial_id for r in result.front}
     assert front and front == brute_force_front(result.records, "fid")
