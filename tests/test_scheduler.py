@@ -139,7 +139,8 @@ def test_a_trial_outside_the_kept_share_stops_and_keeps_its_partial_results(tmp_
 @pytest.mark.slow
 def test_a_search_with_mo_asha_stops_trials_outside_the_kept_share_at_the_rung(tmp_path):
     """Four trials in turn, one rung at half their steps: each trial reports its rung evaluation, the
-    ones outside the kept share end as stopped with their rung results, the others finish; the report lists both."""
+    ones outside the kept share end as stopped with their rung results, the others finish; the report lists both.
+    One budget that no layout meets at the rung (tolerance 0): all rank at the budget's MACs, by FID alone."""
     import os
 
     from alternas.report import write_report
@@ -148,8 +149,8 @@ def test_a_search_with_mo_asha_stops_trials_outside_the_kept_share_at_the_rung(t
     from .conftest import RayProcesses, tiny_recipe
 
     data = tiny_recipe(tmp_path)
-    data["space"] = {"experts": {"counts": [1, 2], "partitions": ["static", "learned"]},
-                     "budget": {"macs_share": [0.6, 0.95]}}
+    data["space"] = {"experts": {"counts": [1, 2, 3, 4], "partitions": ["static", "learned"]},
+                     "budget": {"macs_share": [0.6]}}
     data["search"] = {"sampler": "grid", "num_trials": 4, "max_concurrent_trials": 1, "cpus_per_trial": 1,
                       "budget_tolerance": 0.0, "scheduler": "mo_asha", "rungs": [0.5], "rung_samples": 8}
     with RayProcesses(os.getpid()) as ray_processes:
