@@ -6,7 +6,8 @@ end (``scheduler: fifo``) and once with multi-objective successive halving (``sc
 The quality of a run is the hypervolume its front (feasible finished trials, FID vs total generation
 MACs, both lower is better) dominates up to a common reference point: the worst FID and the largest
 MACs of every finished trial of all runs, 5% beyond. A ratio above 1 means successive halving found
-the better front in the same time.
+the better front in the same time. The result also states the conditions: the successive-halving
+settings, the machine's cores and its load average before and after the runs.
 
     python -m bench.schedulers [--seeds 0 1] [--time-limit 300] [--trials 16] [--out DIR]
 """
@@ -15,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from alternas.recipe import load_recipe
 
 from .search import QUICKSTART, bench_search
 
@@ -41,6 +45,7 @@ def compare_schedulers(
     out_dir: Path, seeds: Sequence[int], time_limit_s: float, num_trials: int, recipe_file: Path = QUICKSTART
 ) -> dict[str, Any]:
     """Run both schedulers for each seed at ``time_limit_s``; fronts, trial counts and hypervolume ratios."""
+    load_before = os.getloadavg()
     runs: dict[str, dict[str, Any]] = {}
     for seed in seeds:
         for scheduler in SCHEDULERS:
@@ -66,8 +71,21 @@ def compare_schedulers(
                 s: {k: runs[f"{s}-seed{seed}"][k] for k in ("finished_trials", "stopped_trials", "failed_trials")}
                 for s in SCHEDULERS
             },
+            "finished": {s: runs[f"{s}-seed{seed}"]["finished"] for s in SCHEDULERS},
         }
-    return {"time_limit_s": time_limit_s, "num_trials": num_trials, "reference": reference, "seeds": per_seed}
+    settings = load_recipe(recipe_file).search
+    return {
+        "time_limit_s": time_limit_s,
+        "num_trials": num_trials,
+        "mo_asha": {
+            "rungs": settings.rungs,
+            "rung_samples": settings.rung_samples,
+            "reduction_factor": settings.reduction_factor,
+        },
+        "conditions": {"cpu_count": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "reference": reference,
+        "seeds": per_seed,
+    }
 
 
 def main() -> None:
