@@ -143,8 +143,8 @@ def run_suite(suite: Suite, sections: list[str], quick: bool, work: Path) -> Non
         suite.run(
             "ablation",
             lambda: {
-                "table": run_ablation(seeds, 0.5, steps, samples, work / "ablation"),
-                "sparsity": run_sparsity_sweep(budgets, steps, samples, work / "ablation"),
+                "table": run_ablation(seeds, 0.5, steps, samples, work / "ablation", workers=2),
+                "sparsity": run_sparsity_sweep(budgets, steps, samples, work / "ablation", workers=2),
             },
         )
 

@@ -152,6 +152,13 @@ def _ablation(section: dict[str, Any]) -> list[str]:
             _spread(metrics["routing_intervals_max"], 1) if "routing_intervals_max" in metrics else "",
             _spread(metrics["budget_undershoot_max"], 3) if "budget_undershoot_max" in metrics else "",
         ])
+    long_lines: list[str] = []
+    long = table.get("long")
+    if long is not None:
+        long_rows = [[method, f"{row['fid']:.2f}", f"{row['accuracy']:.3f}", f"{row['macs_share']:.3f}"]
+                     for method, row in long["methods"].items()]
+        long_lines = [f"### Longer training: {long['train_steps']} iterations, seed {long['seed']}", "",
+                      *_table(["method", "FID", "accuracy", "MACs share"], long_rows)]
     sweep = section["sparsity"]
     sweep_rows = [
         [budget, f"{row['macs_share']:.3f}", f"{row['fid']:.2f}", f"{row['accuracy']:.3f}", f"{row['psnr']:.2f}",
@@ -165,6 +172,7 @@ def _ablation(section: dict[str, Any]) -> list[str]:
         "",
         *_table(["method", "FID", "accuracy", "FID - Static (paired)", "PSNR vs teacher", "MACs share",
                  "experts used", "intervals/expert (max)", "hard share below target (max)"], rows),
+        *long_lines,
         f"### Sparsity sweep (Table 10 analogue): ALTER, 4 learned experts, seed 0, "
         f"{sweep['train_steps']} iterations",
         "",
