@@ -56,3 +56,60 @@ class BudgetSchedule:
         """Share of a hard expert table: ``keep`` of shape ``(N_e, N_L)``, ``assignment`` of shape ``(T,)``."""
         step_masks = keep[assignment[self.sampler_index]]  # (S, N_L)
         return float(self.costs.share(step_masks.cpu()).mean())
+
+    def settle(self, keep: torch.Tensor, assignment: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The hard table moved onto the budget: ``keep`` with its share within ``budget.tolerance`` of
+        ``budget.macs_share`` wherever single units can get it there.
+
+        Each (expert, unit) pair adds ``unit share x share of the sampler's steps the expert serves``.
+        First, greedily, while the table is over budget, the kept pair with the lowest keep logit whose
+        removal does not fall below the band is dropped (under budget: the dropped pair with the highest
+        logit that does not rise above it is kept again). If no such step reaches the band (single units
+        are too coarse, as with one static expert), the one swap (drop one pair, keep another) that lands
+        in the band at the least loss of logit is made. Deterministic in its inputs, so a resumed run
+        settles on the same table.
+
+        Args:
+            keep (`torch.Tensor` of shape `(N_e, N_L)`): thresholded keep masks (0/1).
+            assignment (`torch.Tensor` of shape `(T,)`): the expert of every training timestep.
+            logits (`torch.Tensor` of shape `(N_e, N_L)` or `(1, N_L)`): the keep logits behind ``keep``.
+
+        Returns:
+            The settled keep masks, shape ``(N_e, N_L)``.
+        """
+        target, tolerance = self.config.macs_share, self.config.tolerance
+        assignment = assignment.cpu()
+        served = torch.bincount(assignment[self.sampler_index].cpu(), minlength=keep.shape[0]).double()
+        adds = ((served / len(self.sampler_index))[:, None] * self.unit_shares.cpu().double()[None, :]).flatten()
+        logits = logits.detach().cpu().double().expand(keep.shape).flatten()
+        settled = keep.detach().cpu().clone().flatten()
+        charged = adds > 0  # pairs of experts that serve no sampler step cost nothing and are left alone
+
+        def share() -> float:
+            return self.hard_share(settled.view_as(keep), assignment)
+
+        def in_band(value: torch.Tensor) -> torch.Tensor:
+            return (value - target).abs() <= tolerance
+
+        current = share()
+        while not in_band(torch.tensor(current)):
+            over = current > target
+            sign = -1.0 if over else 1.0  # over: drop a kept pair; under: keep a dropped one
+            after = current + sign * adds
+            short = after > target + tolerance if over else after < target - tolerance  # not there yet
+            movable = (settled == (1.0 if over else 0.0)) & charged & (in_band(after) | short)
+            if not movable.any():
+                break
+            pair = int(torch.where(movable, sign * logits, torch.tensor(-torch.inf, dtype=logits.dtype)).argmax())
+            settled[pair] = 0.0 if over else 1.0
+            current = share()
+        if not in_band(torch.tensor(current)):
+            kept, dropped = (settled == 1.0) & charged, (settled == 0.0) & charged
+            after = current - adds[:, None] + adds[None, :]  # [p, q]: drop p, keep q
+            lands = kept[:, None] & dropped[None, :] & in_band(after)
+            if lands.any():
+                loss = logits[:, None] - logits[None, :]  # logit given up by the swap
+                drop, add = divmod(int(torch.where(lands, loss, torch.tensor(torch.inf, dtype=loss.dtype)).argmin()),
+                                   len(adds))
+                settled[drop], settled[add] = 0.0, 1.0
+        return settled.view_as(keep).to(keep.device)

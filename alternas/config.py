@@ -185,6 +185,15 @@ class BudgetConfig(_Section):
         "from 1.0 (dense) to `macs_share` along a cubic; 0 = the final target from the first step (the "
         "default: on the digits a 0.5 warm-up kept the hard share near its target but cost FID in short runs)",
     )
+    tolerance: float = Field(
+        0.005,
+        ge=0.0,
+        le=0.5,
+        description="after the hypernetwork's last iteration the hard expert table is settled to within "
+        "this distance of `macs_share`: kept units with the lowest keep logits are dropped (or dropped ones "
+        "with the highest re-kept) until it is, so every method and trial ends on the budget it was given; "
+        "0.5 = keep the thresholded table as it is",
+    )
 
 
 class HypernetConfig(_Section):

@@ -202,7 +202,7 @@ class AlterTrainer:
         """Run iteration ``self.step`` and advance it; returns the iteration's metrics."""
         if self.hypernet.sharing and self.step >= self.config.hypernet.warm_start_steps:
             self.hypernet.grow()  # (0) the experts start from the shared one, then (3) refreshes the table
-            self.keep, self.assignment = self.hypernet.harden(self.time_features)
+            self._harden(settle=not self.hypernet_active)
         generator = self._generator(self.step)
         batch = self._draw_batch(generator)
         metrics: dict[str, float] = {}
@@ -214,7 +214,7 @@ class AlterTrainer:
             self.backbone_optimiser.step(loss, self.step)
         if self.hypernet_active:  # (2) through the frozen student, on the same samples with fresh noise
             metrics.update(self._hypernet_step(self._draw_batch(generator), generator))
-            self.keep, self.assignment = self.hypernet.harden(self.time_features)  # (3)
+            self._harden(settle=self.step + 1 == self.config.train.hypernet_steps)  # (3)
         metrics["macs_share_hard"] = self.hard_share()
         table = RoutingTable(self.assignment, self.hypernet.num_experts)
         metrics["experts_in_use"] = float(len(table.lookup(self.sampler_timesteps).unique()))
@@ -247,6 +247,13 @@ class AlterTrainer:
         finally:
             self.student.requires_grad_(True)
         return metrics
+
+    def _harden(self, settle: bool) -> None:
+        """(3) The hard expert table from the hypernetwork; ``settle`` (once it has finished training)
+        moves it onto the budget (see :meth:`BudgetSchedule.settle`)."""
+        self.keep, self.assignment = self.hypernet.harden(self.time_features)
+        if settle:
+            self.keep = self.budget.settle(self.keep, self.assignment, self.hypernet.unit_logits())
 
     def hard_share(self) -> float:
         """MACs share of the hard expert table, averaged over the sampler's timesteps."""
@@ -299,7 +306,7 @@ class AlterTrainer:
             CheckpointError: the state is from a different config or layout, or lacks or mangles a part.
         """
         self.step, self.history = unpack_state(state, self.config_hash, self._stateful())
-        self.keep, self.assignment = self.hypernet.harden(self.time_features)
+        self._harden(settle=0 < self.config.train.hypernet_steps <= self.step)
 
     def save_checkpoint(self, directory: str | Path) -> Path:
         """Write this state to ``<directory>/step-<k>/`` (see :func:`alternas.checkpoints.write_checkpoint`)."""

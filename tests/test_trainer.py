@@ -116,7 +116,7 @@ def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_pat
     config["eval"].update(num_samples=100, batch_size=100, steps=20)
     result = train_alter(config, run_dir=tmp_path / "run")
 
-    assert result.plan.macs.share == pytest.approx(0.5, rel=0.03)
+    assert abs(result.plan.macs.share - 0.5) <= 0.005  # settled onto the budget (budget.tolerance)
     assert result.metrics.macs_share == pytest.approx(0.5, rel=0.03)  # measured while sampling
     assert result.metrics.macs_share == pytest.approx(result.plan.macs.share, rel=1e-9)
     assert result.plan.experts_in_use() > 1 and result.metrics.experts_in_use > 1
