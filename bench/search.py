@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,9 +29,10 @@ from rich.console import Console
 
 from alternas.recipe import load_recipe
 from alternas.report import write_report
+from alternas.rundir import TrialRecord
 from alternas.search import search
 
-__all__ = ["QUICKSTART", "bench_search"]
+__all__ = ["QUICKSTART", "bench_search", "overhead_breakdown"]
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"
 
@@ -56,6 +58,7 @@ def bench_search(
     updates = {**(search_updates or {}), **({"num_trials": num_trials} if num_trials is not None else {})}
     search_settings = recipe.search.model_validate({**recipe.search.model_dump(), **updates})
     recipe = recipe.model_copy(update={"output_dir": str(out_dir), "search": search_settings})
+    load_before = os.getloadavg()
     started = time.perf_counter()
     result = search(recipe, overwrite=True, console=Console(quiet=True))
     driver_seconds = time.perf_counter() - started
@@ -64,7 +67,8 @@ def bench_search(
     report_seconds = time.perf_counter() - report_started
 
     finished = [r for r in result.records if r.status == "finished"]
-    compute = {r.trial_id: r.finished_at - r.started_at for r in finished if r.started_at and r.finished_at}
+    timed = [r for r in finished if r.started_at and r.finished_at]
+    compute = {r.trial_id: r.finished_at - r.started_at for r in timed}
     slots = search_settings.max_concurrent_trials
     wall = result.state.wall_seconds
     return {
@@ -81,6 +85,8 @@ def bench_search(
         "trial_compute_s": compute,
         "sum_trial_compute_s": sum(compute.values()),
         "overhead_share": (slots * wall - sum(compute.values())) / (slots * wall),
+        "overhead_slot_s": overhead_breakdown(timed, slots, result.state.updated_at - wall, result.state.updated_at),
+        "load_average": {"before": load_before, "after": os.getloadavg()},
         "finished": [
             {"trial_id": r.trial_id, "fid": r.metrics.fid, "generation_macs": r.metrics.generation_macs}
             for r in finished
@@ -98,6 +104,34 @@ def bench_search(
             for r in result.front
         ],
         "run_dir": str(result.run_dir),
+    }
+
+
+def overhead_breakdown(
+    trials: list[TrialRecord], slots: int, wall_start: float, wall_end: float
+) -> dict[str, float]:
+    """Split a one-session search's overhead ``S * W - sum of trial compute`` into slot-seconds.
+
+    Args:
+        trials: the trials whose compute counts, with their ``started_at`` / ``finished_at`` (UNIX s).
+        slots: ``S``, the trial slots (``search.max_concurrent_trials``).
+        wall_start, wall_end: when the search's wall time ``W`` began (just before Ray starts) and ended
+            (after Ray shut down), UNIX seconds.
+
+    Returns:
+        ``startup``: ``S x`` (first trial start - wall start): Ray and Tune starting, the trial worker
+        processes starting and importing torch, diffusers and alternas. ``shutdown``: ``S x`` (wall end -
+        last trial end): Tune's last results and state, Ray shutting down. ``between_trials``: idle slots
+        from the first start to the last end: hand-overs from one trial to the next, and the tail where
+        fewer trials than slots are left. The three add up to the overhead.
+    """
+    first = min(trial.started_at for trial in trials)
+    last = max(trial.finished_at for trial in trials)
+    busy = sum(trial.finished_at - trial.started_at for trial in trials)
+    return {
+        "startup": slots * (first - wall_start),
+        "shutdown": slots * (wall_end - last),
+        "between_trials": slots * (last - first) - busy,
     }
 
 

@@ -10,6 +10,9 @@ already running). Imports under ``if TYPE_CHECKING:`` run only for type checkers
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import alternas
@@ -108,3 +111,16 @@ def test_the_graph_sees_lazy_imports_and_finds_a_planted_cycle(tmp_path):
 def test_alternas_has_no_import_cycle():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_a_trial_worker_imports_neither_the_search_driver_nor_optuna_nor_the_report():
+    """Ray imports :mod:`alternas.search.trainable` in every trial worker before its trial starts: that
+    import is overhead of every trial slot, so it leaves out what only the driver uses."""
+    driver_only = ["alternas.search.driver", "alternas.search.searcher", "alternas.report", "optuna"]
+    probe = f"import sys, alternas.search.trainable; print([m for m in {driver_only!r} if m in sys.modules])"
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT.parent), os.environ.get("PYTHONPATH", "")])}
+    output = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=environment, check=True)
+    assert output.stdout.strip() == "[]"
+    from alternas.search import Objectives, SearchResult, SearchState, search  # the package still exports them
+
+    assert callable(search) and {Objectives.__name__, SearchResult.__name__, SearchState.__name__}

@@ -8,9 +8,20 @@ The entry point is :func:`search`, also reachable as ``alternas.run_search(...)`
     [record.trial_id for record in result.front]         # the quality / generation-MACs front
 """
 
-from .driver import SearchResult, search
-from .objectives import Objectives
-from .state import SearchState
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = ["Objectives", "SearchResult", "SearchState", "search"]
+
+#: public names imported on first use, so that a trial worker importing :mod:`.trainable` does not
+#: import the driver, the searcher (Optuna) or the report: name -> submodule
+_LAZY = {"Objectives": "objectives", "SearchResult": "driver", "SearchState": "state", "search": "driver"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -13,11 +13,10 @@ from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Dimension, Recipe
 from ..recipe.schema import numeric_field_type
 from .objectives import CONSTRAINT_METRIC, Objectives
 from .study_file import write_study_file
+from .trainable import SEED_KEY
 
 __all__ = ["AlterSearch", "SEED_KEY", "make_searcher", "optuna_space"]
 
-#: key of a trial's training seed in its Tune config (next to the sampled values)
-SEED_KEY = "seed"
 _CONSTRAINT_NAME = "generation_macs_over_budget"
 
 

@@ -32,10 +32,11 @@ from ..rundir import SearchRunDir, TrialRecord
 from ..trainer import AlterTrainer, TrainerCallback
 from .objectives import CONSTRAINT_METRIC, OVER_BUDGET_METRIC, Objectives
 from .scheduler import rung_metrics
-from .searcher import SEED_KEY
 
-__all__ = ["run_trial", "PROGRESS_KEYS"]
+__all__ = ["run_trial", "PROGRESS_KEYS", "SEED_KEY"]
 
+#: key of a trial's training seed in its Tune config, next to the sampled values (the searcher adds it)
+SEED_KEY = "seed"
 #: training metrics a progress report carries (when the trainer logged them)
 PROGRESS_KEYS = ("loss_backbone", "loss_hypernet", "macs_share_hard", "macs_share_soft", "experts_in_use")
 _CHECKPOINT_STEP = "step"
