@@ -101,6 +101,7 @@ class TrialMetrics(BaseModel):
     step: int | None = Field(None, description="training step of the rung")
     rung_quality: float | None = None
     rung_generation_macs: float | None = None
+    rung_budget_generation_macs: float | None = None
     rung_budget_constraint: float | None = None
 
     def quality(self, metric: str) -> float | None:

@@ -6,19 +6,24 @@ end (``scheduler: fifo``) and once with multi-objective successive halving (``sc
 The quality of a run is the hypervolume its front (feasible finished trials, FID vs total generation
 MACs, both lower is better) dominates up to a common reference point: the worst FID and the largest
 MACs of every finished trial of all runs, 5% beyond. A ratio above 1 means successive halving found
-the better front in the same time.
+the better front in the same time. The result also states the conditions: the successive-halving
+settings, the machine's cores and its load average before and after the runs.
 
     python -m bench.schedulers [--seeds 0 1] [--time-limit 300] [--trials 16] [--out DIR]
+                               [--rungs 0.5] [--rung-samples 64] [--reduction-factor 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from alternas.recipe import load_recipe
 
 from .search import QUICKSTART, bench_search
 
@@ -38,13 +43,29 @@ def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, f
 
 
 def compare_schedulers(
-    out_dir: Path, seeds: Sequence[int], time_limit_s: float, num_trials: int, recipe_file: Path = QUICKSTART
+    out_dir: Path,
+    seeds: Sequence[int],
+    time_limit_s: float,
+    num_trials: int,
+    recipe_file: Path = QUICKSTART,
+    mo_asha: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run both schedulers for each seed at ``time_limit_s``; fronts, trial counts and hypervolume ratios."""
+    """Run both schedulers for each seed at ``time_limit_s``; fronts, trial counts and hypervolume ratios.
+
+    Args:
+        out_dir: folder of the run directories, one per scheduler and seed.
+        seeds: ``search.seed`` of each pair of runs.
+        time_limit_s: ``search.time_limit_s`` of every run, seconds.
+        num_trials: ``search.num_trials`` of every run.
+        recipe_file: the recipe.
+        mo_asha: ``search`` settings that override the recipe's (``rungs``, ``rung_samples``,
+            ``reduction_factor``); both schedulers run with them, only mo_asha reads them.
+    """
+    load_before = os.getloadavg()
     runs: dict[str, dict[str, Any]] = {}
     for seed in seeds:
         for scheduler in SCHEDULERS:
-            updates = {"scheduler": scheduler, "seed": seed, "time_limit_s": time_limit_s}
+            updates = {**(mo_asha or {}), "scheduler": scheduler, "seed": seed, "time_limit_s": time_limit_s}
             runs[f"{scheduler}-seed{seed}"] = bench_search(out_dir / f"{scheduler}-{seed}", recipe_file, num_trials, updates)
     finished = [
         (t["generation_macs"], t["fid"]) for run in runs.values() for t in run["finished"] if t["fid"] is not None
@@ -66,8 +87,21 @@ def compare_schedulers(
                 s: {k: runs[f"{s}-seed{seed}"][k] for k in ("finished_trials", "stopped_trials", "failed_trials")}
                 for s in SCHEDULERS
             },
+            "finished": {s: runs[f"{s}-seed{seed}"]["finished"] for s in SCHEDULERS},
         }
-    return {"time_limit_s": time_limit_s, "num_trials": num_trials, "reference": reference, "seeds": per_seed}
+    settings = load_recipe(recipe_file).search.model_copy(update=dict(mo_asha or {}))
+    return {
+        "time_limit_s": time_limit_s,
+        "num_trials": num_trials,
+        "mo_asha": {
+            "rungs": settings.rungs,
+            "rung_samples": settings.rung_samples,
+            "reduction_factor": settings.reduction_factor,
+        },
+        "conditions": {"cpu_count": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
+        "reference": reference,
+        "seeds": per_seed,
+    }
 
 
 def main() -> None:
@@ -77,9 +111,18 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=300.0, help="search.time_limit_s of every run")
     parser.add_argument("--trials", type=int, default=16, help="search.num_trials of every run")
     parser.add_argument("--out", type=Path, default=None, help="folder of the run directories (default: temporary)")
+    parser.add_argument("--rungs", type=float, nargs="+", default=None, help="search.rungs (default: the recipe's)")
+    parser.add_argument("--rung-samples", type=int, default=None, help="search.rung_samples (default: the recipe's)")
+    parser.add_argument(
+        "--reduction-factor", type=int, default=None, help="search.reduction_factor (default: the recipe's)"
+    )
     args = parser.parse_args()
+    overrides = {"rungs": args.rungs, "rung_samples": args.rung_samples, "reduction_factor": args.reduction_factor}
+    mo_asha = {key: value for key, value in overrides.items() if value is not None}
     with tempfile.TemporaryDirectory() as work:
-        result = compare_schedulers(args.out or Path(work), args.seeds, args.time_limit, args.trials, args.recipe)
+        result = compare_schedulers(
+            args.out or Path(work), args.seeds, args.time_limit, args.trials, args.recipe, mo_asha
+        )
     print(json.dumps(result, indent=2))
 
 

@@ -99,14 +99,18 @@ class SearchSettings(BaseModel):
     scheduler: Literal["fifo", "mo_asha"] = Field(
         "fifo",
         description="fifo: every trial trains its full budget; mo_asha: multi-objective successive halving, "
-        "a trial reaching a rung (`rungs`) is scored on `rung_samples` samples and continues only if no "
-        "other trial at that rung dominates it (quality vs total MACs, infeasible last)",
+        "a trial reaching a rung (`rungs`) is scored on `rung_samples` samples and continues only if it ranks "
+        "in the best 1/`reduction_factor` of the trials at that rung (non-dominated sorting on quality and "
+        "total MACs, then crowding distance; MACs over the budget count as the budget)",
     )
     rungs: list[float] = Field(
         default_factory=lambda: [0.25, 0.5],
         description="mo_asha: the rungs as shares of `train.steps`, increasing, each in (0, 1)",
     )
     rung_samples: int = Field(32, ge=2, description="mo_asha: samples of a rung's cheap evaluation (same noise)")
+    reduction_factor: int = Field(
+        2, ge=2, description="mo_asha: eta, a rung keeps the best ceil(n / eta) of the n trials that reached it"
+    )
     tracking: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list,
         description="experiment trackers that log every trial's results through Ray Tune's logger callbacks: "

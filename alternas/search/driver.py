@@ -164,7 +164,9 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
 def _scheduler(recipe: Recipe, layout: SearchRunDir) -> TrialScheduler | None:
     """The recipe's trial scheduler: multi-objective successive halving, or Tune's default (FIFO)."""
     if recipe.search.scheduler == "mo_asha":
-        return MOSuccessiveHalving(str(layout.root), Objectives.from_recipe(recipe).lower_is_better)
+        return MOSuccessiveHalving(
+            str(layout.root), Objectives.from_recipe(recipe).lower_is_better, recipe.search.reduction_factor
+        )
     return None
 
 

@@ -135,8 +135,8 @@ def _rung_steps(recipe: Recipe, steps: int) -> list[int]:
 
 
 def _rung_probe(recipe: Recipe, trial: TrialConfig) -> Callable[[AlterTrainer, int], dict[str, float]]:
-    """The evaluation a trial reports at a rung: quality on ``search.rung_samples`` samples, total MACs
-    and the budget constraint (as its final result defines them)."""
+    """The evaluation a trial reports at a rung: quality on ``search.rung_samples`` samples, total MACs,
+    the MACs budget and the budget constraint (as its final result defines them)."""
     from ..evaluation.trial import probe_trial
 
     objectives = Objectives.from_recipe(recipe)
@@ -144,7 +144,11 @@ def _rung_probe(recipe: Recipe, trial: TrialConfig) -> Callable[[AlterTrainer, i
     def probe(trainer: AlterTrainer, rung: int) -> dict[str, float]:
         metrics = objectives.with_budget(probe_trial(trainer, recipe.search.rung_samples), trial.budget_share)
         return rung_metrics(
-            rung, metrics.quality(objectives.quality_metric), metrics.generation_macs, metrics.budget_constraint
+            rung,
+            metrics.quality(objectives.quality_metric),
+            metrics.generation_macs,
+            metrics.budget_generation_macs,
+            metrics.budget_constraint,
         )
 
     return probe
