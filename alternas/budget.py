@@ -59,7 +59,7 @@ class BudgetSchedule:
 
     def settle(self, keep: torch.Tensor, assignment: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The hard table moved onto the budget: ``keep`` with its share within ``budget.tolerance`` of
-        ``budget.macs_share`` wherever single units can get it there.
+        ``budget.macs_share`` wherever moving single units, or one swap, can get it there.
 
         Each (expert, unit) pair adds ``unit share x share of the sampler's steps the expert serves``.
         First, greedily, while the table is over budget, the kept pair with the lowest keep logit whose
@@ -80,7 +80,8 @@ class BudgetSchedule:
         target, tolerance = self.config.macs_share, self.config.tolerance
         assignment = assignment.cpu()
         served = torch.bincount(assignment[self.sampler_index].cpu(), minlength=keep.shape[0]).double()
-        adds = ((served / len(self.sampler_index))[:, None] * self.unit_shares.cpu().double()[None, :]).flatten()
+        unit_shares = torch.tensor(self.costs.unit_macs, dtype=torch.float64) / self.costs.dense_macs  # (N_L,)
+        adds = ((served / len(self.sampler_index))[:, None] * unit_shares[None, :]).flatten()  # (N_e * N_L,)
         logits = logits.detach().cpu().double().expand(keep.shape).flatten()
         settled = keep.detach().cpu().clone().flatten()
         charged = adds > 0  # pairs of experts that serve no sampler step cost nothing and are left alone

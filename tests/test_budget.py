@@ -46,7 +46,7 @@ def test_a_table_within_the_band_is_left_alone_and_an_expert_that_serves_no_step
     assert torch.equal(budget.settle(keep, assignment, torch.zeros(2, 4)), keep)
     # two experts, each serving half the steps: a unit of expert 1 adds half its share
     assignment = torch.tensor([0, 0, 1, 1])
-    tight = schedule(0.5, tolerance=1e-6)
+    tight = schedule(0.5, tolerance=1e-9)
     settled = tight.settle(keep, assignment, torch.tensor([[9.0, 0.0, 0.0, 0.0], [5.0, 4.0, 3.0, 1.0]]))
     # 0.75 -> drop expert 1's d (0.05): 0.70 -> its c (0.10): 0.60 -> its b (0.10): 0.50
     assert settled.tolist() == [[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]
