@@ -209,3 +209,16 @@ def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, t
     assert record["beyond"] is False and record["dense_steps_instead"] == 2
     assert record["dominated_by"] == {"steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense, "macs_share": 0.5}
     assert record["label"] == "dominated by dense @ 2 steps: FID 0 at 0.50x MACs"
+
+
+@pytest.mark.parametrize(("dense_share", "beyond"), [(0.5410, False), (0.5470, True)])
+def test_a_dense_point_within_one_percent_more_macs_counts_as_no_more_expensive(tmp_path, dense_share, beyond):
+    # trial b: 0.5369 of dense MACs, FID 11; a dense point at FID 10.5 with 0.76% more MACs is as cheap as b
+    # (a trial settled just below a budget equal to a dense step count's MACs meets that count), with 1.88% not
+    layout = fabricate_run(tmp_path / "run")
+    add_baseline(layout, {2: (0.2, 30.0), 6: (dense_share, 10.5), 10: (1.0, 9.5)})
+    report = write_report(layout.root)
+    (b,) = [e for e in report.entries if e.trial_id == "b"]
+    assert b.beyond_baseline is beyond
+    assert b.dominated_by == (None if beyond else 6)
+    assert "up to 1% more counts as equal" in (layout.root / "report.md").read_text()

@@ -1,9 +1,9 @@
 """The step-count baseline front of a search (``baseline.json``): the dense teacher at a ladder of
 sampler step counts, and where a trial stands against it.
 
-A trial lies *beyond* the baseline when no dense point costs no more total generation MACs and is at
-least as good (strictly better in one of the two); otherwise the cheapest dense point that dominates
-it is named, e.g. ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``.
+A trial lies *beyond* the baseline when no dense point costs no more total generation MACs (up to
+:data:`EQUAL_MACS`) and is at least as good (strictly better in one of the two); otherwise the cheapest
+dense point that dominates it is named, e.g. ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from .._atomic import atomic_write_text
 from ..evaluation.baseline import BaselinePoint
 from ..pareto import dominates, pareto_front
 from ..metrics import metric_name
+
+#: generation MACs within this share of a trial's count as no more than the trial's: a trial settled onto a
+#: budget equal to a dense step count's MACs (within ``budget.tolerance``, so up to 1% below) is compared
+#: with that step count, not with the one below it
+EQUAL_MACS = 0.01
 
 __all__ = ["BASELINE_FILE", "Baseline", "read_baseline", "write_baseline"]
 
@@ -67,13 +72,15 @@ class Baseline(BaseModel):
     def dominator(
         self, macs: float, quality: float, metric: str, lower_is_better: bool
     ) -> BaselinePoint | None:
-        """The cheapest dense point that dominates a trial with these generation MACs and quality, or
-        ``None`` when the trial lies beyond the baseline front."""
-        dominating = [
-            p
-            for p in self.scored(metric)
-            if dominates(p.generation_macs, self.quality(p, metric), macs, quality, lower_is_better)
-        ]
+        """The cheapest dense point that dominates a trial with these generation MACs and quality (dense
+        MACs up to :data:`EQUAL_MACS` above the trial's count as equal), or ``None`` when the trial lies
+        beyond the baseline front."""
+        dominating = []
+        for p in self.scored(metric):
+            equal = p.generation_macs <= macs * (1 + EQUAL_MACS)
+            dense_macs = min(p.generation_macs, macs) if equal else p.generation_macs
+            if dominates(dense_macs, self.quality(p, metric), macs, quality, lower_is_better):
+                dominating.append(p)
         return min(dominating, key=lambda p: (p.generation_macs, p.steps), default=None)
 
     def summary(self, point: BaselinePoint, metric: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .baseline import EQUAL_MACS
 from .build import Report
 from ..macs import format_macs
 from .formatting import format_value
@@ -131,8 +132,8 @@ def baseline_text(report: Report) -> str:
     return (
         f"The dense teacher at {steps} sampler steps ({baseline.scheduler}, guidance "
         f"{baseline.guidance_scale:g}, the trials' evaluation noise and metrics, {baseline.num_samples} "
-        f"samples). A trial lies beyond this front when no dense point has no more generation MACs and at "
-        f"least as good {report.config.quality_metric}; {beyond} of {len(compared)} scored trials do. Its "
+        f"samples). A trial lies beyond this front when no dense point has no more generation MACs "
+        f"(up to {EQUAL_MACS:.0%} more counts as equal) and at least as good {report.config.quality_metric}; {beyond} of {len(compared)} scored trials do. Its "
         f"latencies were measured by the search driver before the trials, with one trial's threads: compare "
         f"them with the trials' only when the machine was equally loaded."
     )
