@@ -188,11 +188,11 @@ class BudgetConfig(_Section):
     tolerance: float = Field(
         0.005,
         ge=0.0,
-        le=0.5,
+        le=1.0,
         description="after the hypernetwork's last iteration the hard expert table is settled to within "
         "this distance of `macs_share`: kept units with the lowest keep logits are dropped (or dropped ones "
         "with the highest re-kept) until it is, so every method and trial ends on the budget it was given; "
-        "0.5 = keep the thresholded table as it is",
+        "1 = keep the thresholded table as it is",
     )
 
 
