@@ -38,7 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from alternas._atomic import atomic_write_text
+from alternas.api import train_alter
 from alternas.config import RunConfig
 from alternas.evaluation.baseline import measure_baseline
 
@@ -112,16 +115,12 @@ def _summary(values: list[float]) -> dict[str, Any]:
 
 def _one_thread() -> None:
     """Worker set-up: one torch thread per cell, so parallel cells do not oversubscribe the cores."""
-    import torch
-
     torch.set_num_threads(1)
 
 
 def _train_cell(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """One training; its metrics plus ``budget_undershoot_max``: how far the hard MACs share fell
     below the scheduled target at worst, over the logged iterations that trained the hypernetwork."""
-    from alternas.api import train_alter
-
     result = train_alter(copy.deepcopy(config), run_dir=run_dir)
     gaps = [row["macs_share_target"] - row["macs_share_hard"] for row in result.history if "macs_share_target" in row]
     return {**result.metrics.values(), "budget_undershoot_max": max(gaps, default=0.0)}
