@@ -78,16 +78,16 @@ class BudgetSchedule:
             The settled keep masks, shape ``(N_e, N_L)``.
         """
         target, tolerance = self.config.macs_share, self.config.tolerance
-        assignment = assignment.cpu()
-        served = torch.bincount(assignment[self.sampler_index].cpu(), minlength=keep.shape[0]).double()
+        index = self.sampler_index.cpu()
+        served = torch.bincount(assignment.cpu()[index], minlength=keep.shape[0]).double()
         unit_shares = torch.tensor(self.costs.unit_macs, dtype=torch.float64) / self.costs.dense_macs  # (N_L,)
         adds = ((served / len(self.sampler_index))[:, None] * unit_shares[None, :]).flatten()  # (N_e * N_L,)
         logits = logits.detach().cpu().double().expand(keep.shape).flatten()
         settled = keep.detach().cpu().clone().flatten()
         charged = adds > 0  # pairs of experts that serve no sampler step cost nothing and are left alone
 
-        def share() -> float:
-            return self.hard_share(settled.view_as(keep), assignment)
+        def share() -> float:  # the table's share, as `hard_share` computes it
+            return self.costs.min_share + float(adds @ settled.double())
 
         def in_band(value: torch.Tensor) -> torch.Tensor:
             return (value - target).abs() <= tolerance
