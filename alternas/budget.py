@@ -57,13 +57,21 @@ class BudgetSchedule:
         step_masks = keep[assignment[self.sampler_index]]  # (S, N_L)
         return float(self.costs.share(step_masks.cpu()).mean())
 
-    def settle(self, keep: torch.Tensor, assignment: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """The hard table moved onto the budget: ``keep`` with its share within ``budget.tolerance`` of
-        ``budget.macs_share`` wherever moving single units, or one swap, can get it there.
+    def settle(
+        self,
+        keep: torch.Tensor,
+        assignment: torch.Tensor,
+        logits: torch.Tensor,
+        target: float | None = None,
+        floor_only: bool = False,
+    ) -> torch.Tensor:
+        """The hard table moved onto a target share: ``keep`` with its share within ``budget.tolerance`` of
+        ``target`` (default ``budget.macs_share``) wherever moving single units, or one swap, can get it
+        there; with ``floor_only`` only a table more than the tolerance below ``target`` is moved, up to it.
 
         Each (expert, unit) pair adds ``unit share x share of the sampler's steps the expert serves``.
-        First, greedily, while the table is over budget, the kept pair with the lowest keep logit whose
-        removal does not fall below the band is dropped (under budget: the dropped pair with the highest
+        First, greedily, while the table is over the band, the kept pair with the lowest keep logit whose
+        removal does not fall below the band is dropped (under the band: the dropped pair with the highest
         logit that does not rise above it is kept again). If no such step reaches the band (single units
         are too coarse, as with one static expert), the one swap (drop one pair, keep another) that lands
         in the band at the least loss of logit is made. Deterministic in its inputs, so a resumed run
@@ -73,11 +81,16 @@ class BudgetSchedule:
             keep (`torch.Tensor` of shape `(N_e, N_L)`): thresholded keep masks (0/1).
             assignment (`torch.Tensor` of shape `(T,)`): the expert of every training timestep.
             logits (`torch.Tensor` of shape `(N_e, N_L)` or `(1, N_L)`): the keep logits behind ``keep``.
+            target: the share to settle on (MACs per sampler step over dense); ``None``: ``budget.macs_share``.
+            floor_only: the band has no upper edge: the floor the trainer holds the table above while the
+                hypernetwork trains, so the table the backbone trains with never falls through the budget.
 
         Returns:
             The settled keep masks, shape ``(N_e, N_L)``.
         """
-        target, tolerance = self.config.macs_share, self.config.tolerance
+        target = self.config.macs_share if target is None else target
+        low = target - self.config.tolerance
+        high = torch.inf if floor_only else target + self.config.tolerance
         index = self.sampler_index.cpu()
         served = torch.bincount(assignment.cpu()[index], minlength=keep.shape[0]).double()
         unit_shares = torch.tensor(self.costs.unit_macs, dtype=torch.float64) / self.costs.dense_macs  # (N_L,)
@@ -90,14 +103,14 @@ class BudgetSchedule:
             return self.costs.min_share + float(adds @ settled.double())
 
         def in_band(value: torch.Tensor) -> torch.Tensor:
-            return (value - target).abs() <= tolerance
+            return (value >= low) & (value <= high)
 
         current = share()
         while not in_band(torch.tensor(current)):
-            over = current > target
+            over = current > high
             sign = -1.0 if over else 1.0  # over: drop a kept pair; under: keep a dropped one
             after = current + sign * adds
-            short = after > target + tolerance if over else after < target - tolerance  # not there yet
+            short = after > high if over else after < low  # not there yet
             movable = (settled == (1.0 if over else 0.0)) & charged & (in_band(after) | short)
             if not movable.any():
                 break

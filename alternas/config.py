@@ -189,10 +189,12 @@ class BudgetConfig(_Section):
         0.005,
         ge=0.0,
         le=1.0,
-        description="after the hypernetwork's last iteration the hard expert table is settled to within "
-        "this distance of `macs_share`: kept units with the lowest keep logits are dropped (or dropped ones "
-        "with the highest re-kept) until it is, so every method and trial ends on the budget it was given; "
-        "1 = keep the thresholded table as it is",
+        description="how far the hard expert table may stray from its budget: while the hypernetwork "
+        "trains, a table more than this below the scheduled target gets the dropped units with the highest "
+        "keep logits back, so the backbone never trains a table that fell through the budget; after its last "
+        "iteration the table is settled to within this distance of `macs_share` (kept units with the lowest "
+        "keep logits dropped, or dropped ones with the highest kept again), so every method and trial ends "
+        "on the budget it was given; 1 = keep the thresholded table as it is",
     )
 
 

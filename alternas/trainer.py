@@ -3,11 +3,12 @@
 Each iteration draws one mini-batch and one noise/timestep sample and runs the frozen teacher once;
 then (1) a backbone step with the current hard expert table (skipped units really skipped), (2) while
 ``step < train.hypernet_steps`` a hypernetwork step with straight-through Gumbel masks through the
-frozen student, and (3) a refresh of the hard table (deterministic hardening). After ``hypernet_steps``
-only the backbone trains. With ``hypernet.warm_start_steps`` the experts start as one shared expert
-and are grown from it at that iteration (step (0), see :class:`~alternas.hypernet.HyperNetwork`).
-Every random draw of iteration ``k`` comes from a generator seeded with
-``(seed, k)``, so a run resumed from a checkpoint repeats an uninterrupted one bit for bit on CPU.
+frozen student, and (3) a refresh of the hard table (deterministic hardening, held on the budget by
+:meth:`BudgetSchedule.settle`). After ``hypernet_steps`` only the backbone trains. With
+``hypernet.warm_start_steps`` the experts start as one shared expert and are grown from it at that
+iteration (step (0), see :class:`~alternas.hypernet.HyperNetwork`). Every random draw of iteration
+``k`` comes from a generator seeded with ``(seed, k)``, so a run resumed from a checkpoint repeats an
+uninterrupted one bit for bit on CPU.
 """
 
 from __future__ import annotations
@@ -202,7 +203,7 @@ class AlterTrainer:
         """Run iteration ``self.step`` and advance it; returns the iteration's metrics."""
         if self.hypernet.sharing and self.step >= self.config.hypernet.warm_start_steps:
             self.hypernet.grow()  # (0) the experts start from the shared one, then (3) refreshes the table
-            self._harden(settle=not self.hypernet_active)
+            self._harden(completed=self.step)
         generator = self._generator(self.step)
         batch = self._draw_batch(generator)
         metrics: dict[str, float] = {}
@@ -214,7 +215,7 @@ class AlterTrainer:
             self.backbone_optimiser.step(loss, self.step)
         if self.hypernet_active:  # (2) through the frozen student, on the same samples with fresh noise
             metrics.update(self._hypernet_step(self._draw_batch(generator), generator))
-            self._harden(settle=self.step + 1 == self.config.train.hypernet_steps)  # (3)
+            self._harden(completed=self.step + 1)  # (3)
         metrics["macs_share_hard"] = self.hard_share()
         table = RoutingTable(self.assignment, self.hypernet.num_experts)
         metrics["experts_in_use"] = float(len(table.lookup(self.sampler_timesteps).unique()))
@@ -248,12 +249,23 @@ class AlterTrainer:
             self.student.requires_grad_(True)
         return metrics
 
-    def _harden(self, settle: bool) -> None:
-        """(3) The hard expert table from the hypernetwork; ``settle`` (once it has finished training)
-        moves it onto the budget (see :meth:`BudgetSchedule.settle`)."""
+    def _harden(self, completed: int) -> None:
+        """(3) The hard expert table from the hypernetwork after ``completed`` iterations, held on its budget
+        (see :meth:`BudgetSchedule.settle`): while the hypernetwork trains, never more than
+        ``budget.tolerance`` below the last iteration's target (dropped units with the highest keep logits
+        are kept again), so the backbone never trains a table that fell through the budget; once it has
+        finished, within the tolerance of ``budget.macs_share``. A function of the hypernetwork's state and
+        ``completed`` alone, so a resumed run hardens to the same table."""
         self.keep, self.assignment = self.hypernet.harden(self.time_features)
-        if settle:
-            self.keep = self.budget.settle(self.keep, self.assignment, self.hypernet.unit_logits())
+        hypernet_steps = self.config.train.hypernet_steps
+        if hypernet_steps == 0 or completed == 0:
+            return  # nothing trained the table yet: it stays as the hypernetwork initialises it
+        logits = self.hypernet.unit_logits()
+        if completed >= hypernet_steps:
+            self.keep = self.budget.settle(self.keep, self.assignment, logits)
+        else:
+            self.keep = self.budget.settle(self.keep, self.assignment, logits,
+                                           target=self.budget.target(completed - 1), floor_only=True)
 
     def hard_share(self) -> float:
         """MACs share of the hard expert table, averaged over the sampler's timesteps."""
@@ -306,7 +318,7 @@ class AlterTrainer:
             CheckpointError: the state is from a different config or layout, or lacks or mangles a part.
         """
         self.step, self.history = unpack_state(state, self.config_hash, self._stateful())
-        self._harden(settle=0 < self.config.train.hypernet_steps <= self.step)
+        self._harden(completed=self.step)
 
     def save_checkpoint(self, directory: str | Path) -> Path:
         """Write this state to ``<directory>/step-<k>/`` (see :func:`alternas.checkpoints.write_checkpoint`)."""

@@ -71,3 +71,21 @@ def test_when_single_units_are_too_coarse_one_swap_lands_the_table_on_budget() -
     settled = budget.settle(keep, torch.zeros(4, dtype=torch.long), logits)
     assert settled.tolist() == [[1.0, 0.0, 0.0, 1.0]]
     assert budget.hard_share(settled, torch.zeros(4, dtype=torch.long)) == pytest.approx(0.6)
+
+
+def test_the_training_floor_keeps_back_the_most_confident_dropped_units_and_leaves_tables_above_it() -> None:
+    budget = schedule(0.5, tolerance=0.05)
+    assignment = torch.zeros(4, dtype=torch.long)
+    logits = torch.tensor([[-0.2, -1.0, -0.1, -3.0]])
+    fallen = torch.zeros(1, 4)  # share 0.1, far below the target 0.7 of a warm-up
+    floored = budget.settle(fallen, assignment, logits, target=0.7, floor_only=True)
+    # c (highest logit): 0.3; a: 0.7, in [0.65, inf); b and d stay dropped
+    assert floored.tolist() == [[1.0, 0.0, 1.0, 0.0]]
+    # the floor has no upper edge: from 0.1 towards 0.3 it keeps a (0.5); a two-sided band keeps b (0.3)
+    confident_a = torch.tensor([[1.0, -1.0, -2.0, -3.0]])
+    assert budget.settle(fallen, assignment, confident_a, target=0.3, floor_only=True).tolist() == [[1.0, 0, 0, 0]]
+    assert budget.settle(fallen, assignment, confident_a, target=0.3).tolist() == [[0.0, 1.0, 0.0, 0.0]]
+    above = torch.ones(1, 4)  # 1.0: over the target, but a floor never drops a unit
+    assert torch.equal(budget.settle(above, assignment, logits, target=0.5, floor_only=True), above)
+    within = torch.tensor([[1.0, 0.0, 0.0, 0.0]])  # 0.5 >= 0.55 - 0.05: on the floor's edge, untouched
+    assert torch.equal(budget.settle(within, assignment, logits, target=0.55, floor_only=True), within)
