@@ -267,6 +267,15 @@ class AlterTrainer:
             self.keep = self.budget.settle(self.keep, self.assignment, logits,
                                            target=self.budget.target(completed - 1), floor_only=True)
 
+    def settled_keep(self) -> torch.Tensor:
+        """The keep masks, shape ``(N_e, N_L)``, the run would end with if the hypernetwork stopped training
+        now: the current hard table settled onto ``budget.macs_share`` (:attr:`keep` itself once the
+        hypernetwork has finished). What a successive-halving rung scores, so trials whose tables have not
+        yet shrunk to their budgets are not ranked on the MACs they will give up."""
+        if not self.hypernet_active:
+            return self.keep
+        return self.budget.settle(self.keep, self.assignment, self.hypernet.unit_logits())
+
     def hard_share(self) -> float:
         """MACs share of the hard expert table, averaged over the sampler's timesteps."""
         return self.budget.hard_share(self.keep, self.assignment)

@@ -9,9 +9,14 @@ and shut-down included), the overhead is the share of slot time not spent in tri
     overhead = (S * W - sum of trial compute) / (S * W)
 
 which is the issue's ``(W - sum of trial compute) / W`` with the trials' compute spread over the
-slots that ran them concurrently. The report written at the end is timed separately.
+slots that ran them concurrently. The report written at the end is timed separately, and what it
+concludes is kept: the winner and how it was picked (by the recipe's rule, or the fallback to dense at
+fewer steps), the dense step-count front, and each trial beside it.
 
-    python -m bench.search [--trials N] [--out DIR]
+With ``--seeds`` the search runs once per ``search.seed`` (everything else as in the recipe), one
+after the other, so the spread of the quickstart's outcome over search seeds is measured in one go.
+
+    python -m bench.search [--trials N] [--seeds 0 1 2] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ from typing import Any
 from rich.console import Console
 
 from alternas.recipe import load_recipe
-from alternas.report import write_report
+from alternas.report import Report, write_report
 from alternas.rundir import TrialRecord
 from alternas.search import search
 
-__all__ = ["QUICKSTART", "bench_search", "overhead_breakdown"]
+__all__ = ["QUICKSTART", "bench_search", "overhead_breakdown", "report_outcome"]
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"
 
@@ -63,7 +68,7 @@ def bench_search(
     result = search(recipe, overwrite=True, console=Console(quiet=True))
     driver_seconds = time.perf_counter() - started
     report_started = time.perf_counter()
-    write_report(result.run_dir)
+    report = write_report(result.run_dir)
     report_seconds = time.perf_counter() - report_started
 
     finished = [r for r in result.records if r.status == "finished"]
@@ -103,7 +108,28 @@ def bench_search(
             }
             for r in result.front
         ],
+        "outcome": report_outcome(report),
         "run_dir": str(result.run_dir),
+    }
+
+
+def report_outcome(report: Report) -> dict[str, Any]:
+    """What a search's report concludes: the winner and whether the recipe's rule picked it (``qualified``)
+    or the fallback did, the dense step-count points, every finished trial beside that front, and how
+    many feasible ones lie beyond it (lower quality value at no more generation MACs)."""
+    data = report.to_dict()
+    baseline = data["baseline"] or {"points": []}
+    return {
+        "winner": data["winner"],
+        "dense": {str(p["steps"]): {"fid": p["quality"], "generation_macs": p["generation_macs"]}
+                  for p in baseline["points"]},
+        "trials": [
+            {key: trial[key] for key in ("trial_id", "role", "feasible", "beyond_baseline", "baseline", "params",
+                                         "quality", "generation_macs")}
+            for trial in data["trials"] if trial["status"] == "finished"
+        ],
+        "beyond_dense_front": sum(bool(t["beyond_baseline"] and t["feasible"]) for t in data["trials"]
+                                  if t["status"] == "finished"),
     }
 
 
@@ -139,11 +165,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", type=Path, default=QUICKSTART)
     parser.add_argument("--trials", type=int, default=None, help="override search.num_trials")
-    parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temporary one)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="run once per search.seed (default: the recipe's seed only)")
+    parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temporary one); "
+                        "with --seeds, the folder of one run directory per seed")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
-        result = bench_search(args.out or Path(work) / "search", args.recipe, args.trials)
-    print(json.dumps(result, indent=2))
+        out = args.out or Path(work) / "search"
+        if args.seeds is None:
+            result = bench_search(out, args.recipe, args.trials)
+        else:
+            result = {"seeds": {str(seed): bench_search(out / f"seed{seed}", args.recipe, args.trials, {"seed": seed})
+                                for seed in args.seeds}}
+    text = json.dumps(result, indent=2)
+    if args.json is not None:
+        args.json.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

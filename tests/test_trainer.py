@@ -106,6 +106,23 @@ def test_budget_target_eases_from_dense_to_the_budget_along_a_cubic(tiny_digits_
     assert prepare_trainer(config).budget_target(0) == 0.6
 
 
+def test_a_rung_scores_the_table_settled_onto_the_budget_and_training_keeps_its_own(tiny_digits_run_config):
+    """Mid-search the hard table is still near dense; :meth:`settled_keep` is it settled onto the budget
+    (what a successive-halving rung scores), without touching the table the backbone trains with."""
+    config = copy.deepcopy(tiny_digits_run_config)
+    config["budget"] = {"macs_share": 0.6, "tolerance": 0.05}
+    trainer = prepare_trainer(config)
+    trainer.train_step()
+    training_table = trainer.keep.clone()
+    assert trainer.hard_share() > 0.9  # one hypernetwork step has not shrunk it yet
+    settled = trainer.settled_keep()
+    assert abs(trainer.budget.hard_share(settled, trainer.assignment) - 0.6) <= 0.05
+    assert torch.equal(trainer.keep, training_table)
+    while trainer.hypernet_active:
+        trainer.train_step()
+    assert trainer.settled_keep() is trainer.keep  # once the search ended, the table is the settled one
+
+
 def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_path):
     """4 learned experts at 50% of dense MACs: measured hard MACs within 3%, >1 expert used."""
     config = copy.deepcopy(tiny_digits_run_config)

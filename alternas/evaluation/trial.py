@@ -30,7 +30,7 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[TrialMetrics, dict[str, torch
     inputs = evaluation_inputs(bundle, trainer.config, shape, device)
     noise, conditions = inputs.noise, inputs.conditions
 
-    router, routed, teacher = _predictors(trainer)
+    router, routed, teacher = _predictors(trainer, trainer.keep)
     convention = trainer.costs.convention
 
     with trainer.evaluation_mode():
@@ -85,8 +85,9 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> TrialMetrics:
     """A cheap evaluation of the experts as they are now (a successive-halving rung).
 
     The first ``num_samples`` of the evaluation noise and conditions (the same for every trial) are
-    sampled with the experts' current hard masks and routing; the torch random state is restored after,
-    so probing does not change the rest of the training.
+    sampled with the current routing and the hard masks settled onto the budget
+    (:meth:`AlterTrainer.settled_keep`: what the run would export if it stopped here); the torch random
+    state is restored after, so probing does not change the rest of the training.
 
     Returns:
         The quality metrics of those samples (``eval.metrics`` without ``psnr`` / ``ssim``), the measured
@@ -97,7 +98,7 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> TrialMetrics:
     shape = trainer.training_set.sample_shape
     inputs = evaluation_inputs(bundle, trainer.config, shape, device)
     noise, conditions = inputs.noise[:num_samples], inputs.conditions[:num_samples]
-    _, routed, teacher = _predictors(trainer)
+    _, routed, teacher = _predictors(trainer, trainer.settled_keep())
     convention = trainer.costs.convention
     rng = torch.get_rng_state()
     try:
@@ -115,7 +116,8 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> TrialMetrics:
     )
 
 
-def _predictors(trainer: AlterTrainer) -> tuple[ExpertRouter, Predictor, Predictor]:
-    """The experts' router (current hard masks and routing), the routed experts and the dense teacher."""
-    router = ExpertRouter(trainer.keep, RoutingTable(trainer.assignment, trainer.hypernet.num_experts))
+def _predictors(trainer: AlterTrainer, keep: torch.Tensor) -> tuple[ExpertRouter, Predictor, Predictor]:
+    """The experts' router (``keep`` masks of shape ``(N_e, N_L)``, current routing), the routed experts
+    and the dense teacher."""
+    router = ExpertRouter(keep, RoutingTable(trainer.assignment, trainer.hypernet.num_experts))
     return router, routed_predictor(trainer.adapter, trainer.gates, router), dense_predictor(trainer.teacher_adapter)
