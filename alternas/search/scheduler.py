@@ -9,9 +9,10 @@ is non-dominated sorting on (quality, total MACs), then the NSGA-II crowding dis
 the rung holds at most ``eta`` trials, too few to split a front, a trial stops only when at least
 ``ceil(n / eta)`` trials lie on earlier fronts than its own. Decisions already taken stand.
 
-A trial still converging to its MACs budget is never judged on feasibility at a rung: its MACs there
-count as ``min(measured, budget)``, the generation MACs it is trained towards. Feasibility is judged
-once, on the trial's final evaluation.
+A rung scores the trial's hard table settled onto its budget (what it would export if stopped there,
+:meth:`~alternas.trainer.AlterTrainer.settled_keep`). A trial is never judged on feasibility at a rung:
+its MACs there count as ``min(measured, budget)``, the generation MACs it is trained towards.
+Feasibility is judged once, on the trial's final evaluation.
 
 A stopped trial keeps its partial results: its ``trial.json`` says ``stopped`` and holds the rung's
 metrics. Every decision is written atomically to ``<run dir>/rungs.json`` before it is acted on, so a
