@@ -10,8 +10,8 @@ and shut-down included), the overhead is the share of slot time not spent in tri
 
 which is the issue's ``(W - sum of trial compute) / W`` with the trials' compute spread over the
 slots that ran them concurrently. The report written at the end is timed separately, and what it
-concludes is kept: the winner and how it was picked (by the recipe's rule, or the fallback to dense at
-fewer steps), the dense step-count front, and each trial beside it.
+concludes is kept: the winner and how it was picked (by the recipe's rule, or by its fallback), the
+dense step-count front, and each trial beside it.
 
 With ``--seeds`` the search runs once per ``search.seed`` (everything else as in the recipe), one
 after the other, so the spread of the quickstart's outcome over search seeds is measured in one go.

@@ -107,8 +107,8 @@ def test_budget_target_eases_from_dense_to_the_budget_along_a_cubic(tiny_digits_
 
 
 def test_a_rung_scores_the_table_settled_onto_the_budget_and_training_keeps_its_own(tiny_digits_run_config):
-    """Mid-search the hard table is still near dense; :meth:`settled_keep` is it settled onto the budget
-    (what a successive-halving rung scores), without touching the table the backbone trains with."""
+    """Mid-search the hard table is still near dense; :meth:`settled_keep` is that table settled onto the
+    budget (what a successive-halving rung scores), and the table the backbone trains with is left alone."""
     config = copy.deepcopy(tiny_digits_run_config)
     config["budget"] = {"macs_share": 0.6, "tolerance": 0.05}
     trainer = prepare_trainer(config)
