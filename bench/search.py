@@ -119,17 +119,14 @@ def report_outcome(report: Report) -> dict[str, Any]:
     many feasible ones lie beyond it (lower quality value at no more generation MACs)."""
     data = report.to_dict()
     baseline = data["baseline"] or {"points": []}
+    finished = [trial for trial in data["trials"] if trial["status"] == "finished"]
+    keys = ("trial_id", "role", "feasible", "beyond_baseline", "baseline", "params", "quality", "generation_macs")
     return {
         "winner": data["winner"],
         "dense": {str(p["steps"]): {"fid": p["quality"], "generation_macs": p["generation_macs"]}
                   for p in baseline["points"]},
-        "trials": [
-            {key: trial[key] for key in ("trial_id", "role", "feasible", "beyond_baseline", "baseline", "params",
-                                         "quality", "generation_macs")}
-            for trial in data["trials"] if trial["status"] == "finished"
-        ],
-        "beyond_dense_front": sum(bool(t["beyond_baseline"] and t["feasible"]) for t in data["trials"]
-                                  if t["status"] == "finished"),
+        "trials": [{key: trial[key] for key in keys} for trial in finished],
+        "beyond_dense_front": sum(bool(trial["beyond_baseline"] and trial["feasible"]) for trial in finished),
     }
 
 
