@@ -13,12 +13,14 @@ adopted when its mean FID is lower *and* it is lower on at least two thirds of t
                           [--eval-seed 4321] [--workers 2] [--out DIR] [--json FILE]
 
 Values are read as YAML (``150`` is an int, ``cosine`` a string). Finished cells are kept under
-``--out`` like the ablation's, so a rerun resumes and a second change reuses the unchanged cells.
+``--out`` like the ablation's, so a rerun resumes; another change studied in the same folder reuses
+the ``base`` cells and retrains (and replaces) the ``changed`` ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import statistics
 import sys
@@ -46,13 +48,16 @@ def parse_setting(text: str) -> tuple[str, str, Any]:
     """``section.field=value`` as ``(section, field, value)``, the value read as YAML.
 
     Raises:
-        ValueError: when ``text`` is not of that form.
+        ValueError: when ``text`` is not of that form or its value is not YAML.
     """
     path, equals, value = text.partition("=")
     section, dot, field = path.strip().partition(".")
     if not equals or not dot or not section or not field or "." in field:
         raise ValueError(f"--set {text!r}: expected SECTION.FIELD=VALUE, e.g. train.lr_decay=cosine")
-    return section, field, yaml.safe_load(value)
+    try:
+        return section, field, yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise ValueError(f"--set {text!r}: the value is not YAML ({error.__class__.__name__})") from error
 
 
 def study_cells(
@@ -73,7 +78,7 @@ def study_cells(
         for seed in seeds:
             base = ablation_config(method, seed, 0.5, steps, num_samples)
             base["eval"]["seed"] = eval_seed
-            changed = json.loads(json.dumps(base))
+            changed = copy.deepcopy(base)
             for (section, field), value in settings.items():
                 changed.setdefault(section, {})[field] = value
             for name, config in (("base", base), ("changed", changed)):

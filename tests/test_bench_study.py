@@ -17,6 +17,8 @@ def test_a_setting_is_section_field_and_a_yaml_value() -> None:
     for text in ("train.lr_decay", "lr_decay=cosine", "train.=1", "train.a.b=1", ".lr=1"):
         with pytest.raises(ValueError, match="SECTION.FIELD=VALUE"):
             parse_setting(text)
+    with pytest.raises(ValueError, match="not YAML"):
+        parse_setting("train.lr=[1")
 
 
 def test_each_pair_differs_only_by_the_setting_and_is_scored_on_validation_noise() -> None:
