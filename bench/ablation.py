@@ -45,6 +45,8 @@ from alternas.api import train_alter
 from alternas.config import RunConfig
 from alternas.evaluation.baseline import measure_baseline
 
+from .output import emit_json
+
 __all__ = ["METHODS", "Method", "ablation_config", "run_ablation", "run_sparsity_sweep"]
 
 
@@ -254,10 +256,7 @@ def main() -> None:
         }
         if args.sweep:
             results["sparsity"] = run_sparsity_sweep(args.sweep, args.steps, args.samples, workdir, args.workers)
-    text = json.dumps(results, indent=2)
-    if args.json is not None:
-        atomic_write_text(args.json, text + "\n")
-    print(text)
+    emit_json(results, args.json)
 
 
 if __name__ == "__main__":

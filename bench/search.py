@@ -22,7 +22,6 @@ after the other, so the spread of the quickstart's outcome over search seeds is 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -36,6 +35,8 @@ from alternas.recipe import load_recipe
 from alternas.report import Report, write_report
 from alternas.rundir import TrialRecord
 from alternas.search import search
+
+from .output import emit_json
 
 __all__ = ["QUICKSTART", "bench_search", "overhead_breakdown", "report_outcome"]
 
@@ -175,10 +176,7 @@ def main() -> None:
         else:
             result = {"seeds": {str(seed): bench_search(out / f"seed{seed}", args.recipe, args.trials, {"seed": seed})
                                 for seed in args.seeds}}
-    text = json.dumps(result, indent=2)
-    if args.json is not None:
-        args.json.write_text(text)
-    print(text)
+    emit_json(result, args.json)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import tempfile
@@ -31,10 +30,10 @@ from typing import Any
 
 import yaml
 
-from alternas._atomic import atomic_write_text
 from alternas.config import RunConfig
 
 from .ablation import METHODS, ablation_config, run_cells
+from .output import emit_json
 
 __all__ = ["VALIDATION_SEED", "parse_setting", "run_study", "study_cells", "verdict"]
 
@@ -142,10 +141,7 @@ def main() -> None:
             "eval_seed": args.eval_seed,
             **run_study(cells, args.methods, args.seeds, args.out or Path(tmp), args.workers),
         }
-    text = json.dumps(result, indent=2)
-    if args.json is not None:
-        atomic_write_text(args.json, text + "\n")
-    print(text)
+    emit_json(result, args.json)
 
 
 if __name__ == "__main__":
