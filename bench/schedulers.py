@@ -16,7 +16,6 @@ settings, the machine's cores and its load average before and after the runs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from typing import Any
 
 from alternas.recipe import load_recipe
 
+from .output import emit_json
 from .search import QUICKSTART, bench_search
 
 __all__ = ["compare_schedulers", "hypervolume"]
@@ -123,7 +123,7 @@ def main() -> None:
         result = compare_schedulers(
             args.out or Path(work), args.seeds, args.time_limit, args.trials, args.recipe, mo_asha
         )
-    print(json.dumps(result, indent=2))
+    emit_json(result, None)
 
 
 if __name__ == "__main__":
