@@ -11,7 +11,6 @@ settings, the machine's cores and its load average before and after the runs.
 
     python -m bench.schedulers [--seeds 0 1] [--time-limit 300] [--trials 16] [--out DIR]
                                [--rungs 0.5] [--rung-samples 64] [--reduction-factor 2]
-                               [--rung-peers budget]
 """
 
 from __future__ import annotations
@@ -60,7 +59,7 @@ def compare_schedulers(
         num_trials: ``search.num_trials`` of every run.
         recipe_file: the recipe.
         mo_asha: ``search`` settings that override the recipe's (``rungs``, ``rung_samples``,
-            ``reduction_factor``, ``rung_peers``); both schedulers run with them, only mo_asha reads them.
+            ``reduction_factor``); both schedulers run with them, only mo_asha reads them.
     """
     load_before = os.getloadavg()
     runs: dict[str, dict[str, Any]] = {}
@@ -98,7 +97,6 @@ def compare_schedulers(
             "rungs": settings.rungs,
             "rung_samples": settings.rung_samples,
             "reduction_factor": settings.reduction_factor,
-            "rung_peers": settings.rung_peers,
         },
         "conditions": {"cpu_count": os.cpu_count(), "load_average_before": load_before, "load_average_after": os.getloadavg()},
         "reference": reference,
@@ -118,16 +116,8 @@ def main() -> None:
     parser.add_argument(
         "--reduction-factor", type=int, default=None, help="search.reduction_factor (default: the recipe's)"
     )
-    parser.add_argument(
-        "--rung-peers", choices=["all", "budget"], default=None, help="search.rung_peers (default: the recipe's)"
-    )
     args = parser.parse_args()
-    overrides = {
-        "rungs": args.rungs,
-        "rung_samples": args.rung_samples,
-        "reduction_factor": args.reduction_factor,
-        "rung_peers": args.rung_peers,
-    }
+    overrides = {"rungs": args.rungs, "rung_samples": args.rung_samples, "reduction_factor": args.reduction_factor}
     mo_asha = {key: value for key, value in overrides.items() if value is not None}
     with tempfile.TemporaryDirectory() as work:
         result = compare_schedulers(

@@ -18,7 +18,6 @@ from alternas.search.scheduler import (
     rung_decision,
     rung_metrics,
     rung_order,
-    rung_peers,
 )
 
 
@@ -135,43 +134,6 @@ def test_a_trial_outside_the_kept_share_stops_and_keeps_its_partial_results(tmp_
     # best 3 of 5: d, then a and c; e (95, 11.5 MMACs) lies on the third front, behind c
     assert _report(resumed, "e", 0, quality=95.0, macs=11.5e6) == TrialScheduler.STOP
     assert json.loads(layout.rungs_file.read_text())["0"]["c"]["quality"] == 90.0
-
-
-def test_rung_peers_by_budget_are_the_trials_with_the_same_budget_in_arrival_order():
-    points = {"a": _point(60, 31.8e6, budget=32e6), "b": _point(50, 47.7e6, budget=48e6),
-              "c": _point(70, 31.5e6, budget=32e6), "d": _point(55, 47.6e6, budget=48e6)}
-    assert list(rung_peers(points, "d", "budget")) == ["b", "d"]
-    assert list(rung_peers(points, "c", "budget")) == ["a", "c"]
-    assert list(rung_peers(points, "c", "all")) == ["a", "b", "c", "d"]
-    # ranked on quality alone: every peer is placed at the budget, so c's lower measured MACs do not count
-    assert {point.macs for point in rung_peers(points, "c", "budget").values()} == {32e6}
-    assert rung_decision(rung_peers(points, "c", "budget"), "c", 2, lower_is_better=True) == "stop"
-    assert rung_decision(rung_peers(points, "c", "all"), "c", 2, lower_is_better=True) == "continue"
-
-
-def test_with_budget_peers_an_expensive_trial_competes_only_with_its_budget(tmp_path):
-    """The failure of ranking across budgets early in training: at the first rung an expensive trial's FID
-    is no better than a cheap one's, so every expensive trial lies behind the cheap ones and stops."""
-    layout = SearchRunDir(tmp_path / "run")
-    for trial_id in "abcdef":
-        layout.write_record(TrialRecord(trial_id=trial_id, status="running", seed=0))
-    arrivals = [("a", 52.0, 31.8e6, 32e6), ("b", 60.0, 31.6e6, 32e6), ("c", 58.0, 47.7e6, 48e6),
-                ("d", 49.0, 47.6e6, 48e6), ("e", 55.0, 47.8e6, 48e6), ("f", 50.0, 47.7e6, 48e6)]
-    decisions = {}
-    for peers in ("all", "budget"):
-        scheduler = MOSuccessiveHalving(str(layout.root), lower_is_better=True, reduction_factor=2, peers=peers)
-        layout.rungs_file.unlink(missing_ok=True)
-        decisions[peers] = "".join(
-            "+" if _report(scheduler, trial, 0, quality, macs, budget) == TrialScheduler.CONTINUE else "-"
-            for trial, quality, macs, budget in arrivals
-        )
-    # all: a dominates c (cheaper, better); d, f are on the first front with a, but 3 of 6 keep only a, b, d
-    assert decisions["all"] == "++-+--"
-    # budget: b is behind a at their budget (ranked on FID alone); c, d are the first 2 <= eta of theirs;
-    # e is 2nd of c, d, e by FID (ceil(3/2) = 2 kept); f is 2nd of 4 (2 kept): every expensive trial goes on
-    assert decisions["budget"] == "+-++++"
-    assert "outside the best 3 of the 6 trials there (" in layout.read_record("f").error  # stopped with all peers
-    assert "outside the best 1 of the 2 trials there with its budget" in layout.read_record("b").error
 
 
 @pytest.mark.slow

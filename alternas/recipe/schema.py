@@ -111,12 +111,6 @@ class SearchSettings(BaseModel):
     reduction_factor: int = Field(
         2, ge=2, description="mo_asha: eta, a rung keeps the best ceil(n / eta) of the n trials that reached it"
     )
-    rung_peers: Literal["all", "budget"] = Field(
-        "all",
-        description="mo_asha: which trials at a rung a trial is ranked against: all (MO-ASHA), or budget = only "
-        "those with the same total-MACs budget, on quality (successive halving within each budget; for spaces "
-        "with a few discrete budgets, as `budget.generation_share: [0.2, 0.25, 0.3]`)",
-    )
     tracking: list[Literal["tensorboard", "mlflow"]] = Field(
         default_factory=list,
         description="experiment trackers that log every trial's results through Ray Tune's logger callbacks: "

@@ -165,10 +165,7 @@ def _scheduler(recipe: Recipe, layout: SearchRunDir) -> TrialScheduler | None:
     """The recipe's trial scheduler: multi-objective successive halving, or Tune's default (FIFO)."""
     if recipe.search.scheduler == "mo_asha":
         return MOSuccessiveHalving(
-            str(layout.root),
-            Objectives.from_recipe(recipe).lower_is_better,
-            recipe.search.reduction_factor,
-            recipe.search.rung_peers,
+            str(layout.root), Objectives.from_recipe(recipe).lower_is_better, recipe.search.reduction_factor
         )
     return None
 

@@ -14,11 +14,6 @@ A rung scores the trial's hard table settled onto its budget (what it would expo
 its MACs there count as ``min(measured, budget)``, the generation MACs it is trained towards.
 Feasibility is judged once, on the trial's final evaluation.
 
-With ``search.rung_peers: budget`` a trial is ranked only against the trials at the rung with the same
-generation-MACs budget (successive halving within each budget, on quality alone, since their MACs are
-all at most that budget): a rung early in training may not tell the budgets apart by quality, and
-ranking across them then stops the expensive trials for their MACs alone.
-
 A stopped trial keeps its partial results: its ``trial.json`` says ``stopped`` and holds the rung's
 metrics. Every decision is written atomically to ``<run dir>/rungs.json`` before it is acted on, so a
 resumed search compares against the same points and repeats a decision it already took.
@@ -51,7 +46,6 @@ __all__ = [
     "rung_decision",
     "rung_metrics",
     "rung_order",
-    "rung_peers",
 ]
 
 #: result key of a rung report: the rung's index (0 = first rung)
@@ -65,8 +59,6 @@ RUNG_QUALITY, RUNG_MACS, RUNG_BUDGET, RUNG_CONSTRAINT = (
 )
 
 Decision = Literal["continue", "stop"]
-#: which trials at a rung a trial is ranked against (``search.rung_peers``)
-RungPeers = Literal["all", "budget"]
 
 
 @dataclass(frozen=True)
@@ -152,21 +144,6 @@ def rung_decision(
     return "continue" if rung_order(points, lower_is_better).index(trial_id) < kept else "stop"
 
 
-def rung_peers(points: Mapping[str, RungPoint], trial_id: str, peers: RungPeers) -> dict[str, RungPoint]:
-    """The points ``trial_id`` is ranked against, itself included, in arrival order: every point at the
-    rung (``all``), or those with its generation-MACs budget (``budget``), each placed at that budget so
-    that they are ranked on quality alone (measured MACs within a budget differ by a unit or two, which
-    would otherwise keep every point non-dominated)."""
-    if peers == "all":
-        return dict(points)
-    budget = points[trial_id].budget_macs
-    return {
-        other: replace(point, generation_macs=budget)
-        for other, point in points.items()
-        if point.budget_macs == budget
-    }
-
-
 def rung_metrics(
     rung: int, quality: float, generation_macs: float, budget_macs: float, constraint: float
 ) -> dict[str, float]:
@@ -187,15 +164,13 @@ class MOSuccessiveHalving(FIFOScheduler):
         run_dir: the search run directory (``rungs.json`` and the trials' records).
         lower_is_better: whether a lower quality value is better (FID).
         reduction_factor: ``eta`` (``search.reduction_factor``): the share ``1 / eta`` of a rung's trials kept.
-        peers: ``search.rung_peers``: rank against every trial at the rung, or those with the same budget.
     """
 
-    def __init__(self, run_dir: str, lower_is_better: bool, reduction_factor: int, peers: RungPeers = "all") -> None:
+    def __init__(self, run_dir: str, lower_is_better: bool, reduction_factor: int) -> None:
         super().__init__()
         self._layout = SearchRunDir(run_dir)
         self._lower_is_better = lower_is_better
         self._reduction_factor = reduction_factor
-        self._peers = peers
         self._rungs: dict[int, dict[str, RungPoint]] | None = None
 
     @property
@@ -218,8 +193,7 @@ class MOSuccessiveHalving(FIFOScheduler):
                 decision="continue",
                 budget_macs=float(result[RUNG_BUDGET]),
             )
-            peers = rung_peers(rung, trial.trial_id, self._peers)
-            decision = rung_decision(peers, trial.trial_id, self._reduction_factor, self._lower_is_better)
+            decision = rung_decision(rung, trial.trial_id, self._reduction_factor, self._lower_is_better)
             point = rung[trial.trial_id] = replace(rung[trial.trial_id], decision=decision)
             _write_rungs(self._layout, self.rungs)
         if point.decision == "continue":
@@ -236,12 +210,10 @@ class MOSuccessiveHalving(FIFOScheduler):
         record.status, record.finished_at = "stopped", time.time()
         record.metrics = TrialMetrics(**partial)
         record.feasible = float(result[RUNG_CONSTRAINT]) <= 0  # at the rung, as the report's rung table shows
-        peers = rung_peers(self.rungs[rung], trial_id, self._peers)
-        kept = math.ceil(len(peers) / self._reduction_factor)
-        among = "trials there" if self._peers == "all" else "trials there with its budget"
+        kept = math.ceil(len(self.rungs[rung]) / self._reduction_factor)
         record.error = (
             f"stopped at rung {rung} (step {int(result.get('step', 0))}): outside the best {kept} of the "
-            f"{len(peers)} {among} (search.reduction_factor {self._reduction_factor})"
+            f"{len(self.rungs[rung])} trials there (search.reduction_factor {self._reduction_factor})"
         )
         self._layout.write_record(record)
 
