@@ -7,7 +7,6 @@ run resumed from a checkpoint repeats an uninterrupted one bit for bit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,24 +45,16 @@ class NoisedBatches:
         bundle: the backbone's noise schedule, prediction type and conditioner.
         training_set: the encoded training samples.
         device: where batches are put.
-        timesteps: the timesteps to draw from, uniformly (e.g. the ones a sampler visits);
-            ``None``: every timestep of the noise schedule.
     """
 
     def __init__(
-        self,
-        config: RunConfig,
-        bundle: ModelBundle,
-        training_set: TrainingSet,
-        device: torch.device,
-        timesteps: Sequence[int] | None = None,
+        self, config: RunConfig, bundle: ModelBundle, training_set: TrainingSet, device: torch.device
     ) -> None:
         self.config = config
         self.bundle = bundle
         self.training_set = training_set
         self.device = device
         self.noise_scheduler = DDPMScheduler.from_config(bundle.scheduler_config)
-        self.timestep_pool = None if timesteps is None else torch.tensor(list(timesteps), dtype=torch.long)
 
     def draw(self, step: int, generator: torch.Generator) -> Batch:
         """Iteration ``step``'s samples with condition dropout, noise and timesteps from ``generator``."""
@@ -82,11 +73,7 @@ class NoisedBatches:
                 for key, value in condition.items()
             }
         noise = torch.randn(samples.shape, generator=generator).to(self.device)
-        if self.timestep_pool is None:
-            timesteps = torch.randint(0, self.bundle.num_train_timesteps, (batch_size,), generator=generator)
-        else:
-            pool = self.timestep_pool
-            timesteps = pool[torch.randint(0, len(pool), (batch_size,), generator=generator)]
+        timesteps = torch.randint(0, self.bundle.num_train_timesteps, (batch_size,), generator=generator)
         timesteps = timesteps.to(self.device)
         noisy = self.noise_scheduler.add_noise(samples, noise, timesteps)
         prediction_type = self.bundle.prediction_type

@@ -272,11 +272,6 @@ class TrainConfig(_Section):
         description="hypernetwork learning rate after warm-up: cosine to 5% at `hypernet_steps` settles "
         "the hard expert table on the budget; constant is the paper's reference schedule",
     )
-    timesteps: Literal["uniform", "sampler"] = Field(
-        "uniform",
-        description="training timesteps: uniform over the noise schedule's T, or only the T_s the "
-        "evaluation sampler visits at `eval.steps` (tunes the pruned model for that sampler and step count)",
-    )
     grad_clip: float = Field(1.0, gt=0.0, description="max gradient norm (both optimisers)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="seed of every random draw of the run")
     precision: Precision = Field("fp32", description="autocast dtype on CUDA (CPU always runs fp32)")

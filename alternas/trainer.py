@@ -91,8 +91,7 @@ class AlterTrainer:
         self._build_timesteps()
         self._build_hypernet()
         self._build_optimisers()
-        pool = self.sampler_timesteps if config.train.timesteps == "sampler" else None
-        self.batches = NoisedBatches(config, bundle, training_set, self.device, timesteps=pool)
+        self.batches = NoisedBatches(config, bundle, training_set, self.device)
         self.step = 0
         self.history: list[dict[str, float]] = []
         self.keep, self.assignment = self.hypernet.harden(self.time_features)  # (N_e, N_L), (T,)
