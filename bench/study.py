@@ -6,9 +6,12 @@ judged here, not on the numbers the README reports. Every cell is an ablation ce
 without the change, is scored on evaluation noise drawn with ``--eval-seed`` (default 4321) instead of
 the reported results' ``eval.seed`` (1234). Each (method, seed) pair trains twice, as is and with the
 change, so the comparison is paired. The verdict applies the rule fixed before the runs: the change is
-adopted when its mean FID is lower *and* it is lower on at least two thirds of the pairs.
+adopted when its mean FID is lower *and* it is lower on at least two thirds of the pairs. ``--base``
+settings apply to both sides, so a change can be judged on top of one adopted before (e.g. the
+quickstart's learning rate).
 
     python -m bench.study --set train.lr_decay=cosine [--set SECTION.FIELD=VALUE ...]
+                          [--base SECTION.FIELD=VALUE ...]
                           [--methods static alter] [--seeds 0 1 2] [--steps 300] [--samples 300]
                           [--eval-seed 4321] [--workers 2] [--out DIR] [--json FILE]
 
@@ -66,24 +69,32 @@ def study_cells(
     steps: int,
     num_samples: int,
     eval_seed: int = VALIDATION_SEED,
+    base_settings: Mapping[tuple[str, str], Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The cells of the study by name: ``base-<method>-seed<s>`` and ``changed-<method>-seed<s>``.
 
-    Both scored on the noise of ``eval_seed``; the changed cells also get ``settings`` (``(section,
-    field) -> value``). Each config is validated, so a setting the run config does not have fails here.
+    Both scored on the noise of ``eval_seed`` and both with ``base_settings``; the changed cells also
+    get ``settings`` (``(section, field) -> value``, applied last). Each config is validated, so a
+    setting the run config does not have fails here.
     """
     cells: dict[str, dict[str, Any]] = {}
     for method in methods:
         for seed in seeds:
             base = ablation_config(method, seed, 0.5, steps, num_samples)
             base["eval"]["seed"] = eval_seed
-            changed = copy.deepcopy(base)
-            for (section, field), value in settings.items():
-                changed.setdefault(section, {})[field] = value
+            _apply(base, base_settings or {})
+            changed = _apply(copy.deepcopy(base), settings)
             for name, config in (("base", base), ("changed", changed)):
                 RunConfig.model_validate(config)
                 cells[f"{name}-{method}-seed{seed}"] = config
     return cells
+
+
+def _apply(config: dict[str, Any], settings: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+    """``config`` with each ``(section, field) -> value`` of ``settings`` set in place."""
+    for (section, field), value in settings.items():
+        config.setdefault(section, {})[field] = value
+    return config
 
 
 def verdict(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
@@ -116,6 +127,10 @@ def run_study(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", dest="settings", action="append", required=True, metavar="SECTION.FIELD=VALUE")
+    parser.add_argument(
+        "--base", dest="base_settings", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="a setting of both sides (the recipe the change is judged on)",
+    )
     parser.add_argument("--methods", nargs="+", choices=sorted(METHODS), default=["static", "alter"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=300, help="training iterations per cell")
@@ -127,13 +142,15 @@ def main() -> None:
     args = parser.parse_args()
     try:
         settings = {(section, field): value for section, field, value in map(parse_setting, args.settings)}
-        cells = study_cells(settings, args.methods, args.seeds, args.steps, args.samples, args.eval_seed)
+        base = {(section, field): value for section, field, value in map(parse_setting, args.base_settings)}
+        cells = study_cells(settings, args.methods, args.seeds, args.steps, args.samples, args.eval_seed, base)
     except ValueError as error:  # a pydantic ValidationError is a ValueError
         parser.error(str(error))
     with tempfile.TemporaryDirectory() as tmp:
         result = {
             "command": " ".join(["python -m bench.study", *sys.argv[1:]]),
             "settings": {f"{section}.{field}": value for (section, field), value in settings.items()},
+            "base_settings": {f"{section}.{field}": value for (section, field), value in base.items()},
             "methods": args.methods,
             "seeds": args.seeds,
             "train_steps": args.steps,

@@ -37,6 +37,18 @@ def test_each_pair_differs_only_by_the_setting_and_is_scored_on_validation_noise
     assert base == reported
 
 
+def test_base_settings_apply_to_both_sides_and_the_change_wins_over_them() -> None:
+    base_settings = {("train", "lr"): 2e-3, ("loss", "feature_kd"): 0.5}
+    cells = study_cells({("loss", "feature_kd"): 3.0}, ["alter"], [1], 300, 300, base_settings=base_settings)
+    base, changed = cells["base-alter-seed1"], cells["changed-alter-seed1"]
+    assert base["train"]["lr"] == changed["train"]["lr"] == 2e-3
+    assert (base["loss"]["feature_kd"], changed["loss"]["feature_kd"]) == (0.5, 3.0)
+    plain = study_cells({("loss", "feature_kd"): 3.0}, ["alter"], [1], 300, 300)["base-alter-seed1"]
+    assert plain["train"].pop("lr") == 1e-3 and "loss" not in plain
+    base["train"].pop("lr"), base.pop("loss")
+    assert base == plain
+
+
 def test_a_setting_the_run_config_does_not_have_is_refused() -> None:
     with pytest.raises(pydantic.ValidationError, match="lr_decya"):
         study_cells({("train", "lr_decya"): "cosine"}, ["static"], [0], 300, 300)
