@@ -38,7 +38,7 @@ from alternas.config import RunConfig
 from .ablation import METHODS, ablation_config, run_cells
 from .output import emit_json
 
-__all__ = ["VALIDATION_SEED", "parse_setting", "run_study", "study_cells", "verdict"]
+__all__ = ["VALIDATION_SEED", "parse_setting", "parse_settings", "run_study", "study_cells", "verdict"]
 
 #: seed of the validation noise; the reported results use the run configs' default ``eval.seed`` (1234)
 VALIDATION_SEED = 4321
@@ -60,6 +60,16 @@ def parse_setting(text: str) -> tuple[str, str, Any]:
         return section, field, yaml.safe_load(value)
     except yaml.YAMLError as error:
         raise ValueError(f"--set {text!r}: the value is not YAML ({error.__class__.__name__})") from error
+
+
+def parse_settings(texts: Sequence[str]) -> dict[tuple[str, str], Any]:
+    """``--set`` / ``--base`` arguments as ``(section, field) -> value`` (see :func:`parse_setting`)."""
+    return {(section, field): value for section, field, value in map(parse_setting, texts)}
+
+
+def _named(settings: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+    """``settings`` keyed ``"section.field"``, as the result file names them."""
+    return {f"{section}.{field}": value for (section, field), value in settings.items()}
 
 
 def study_cells(
@@ -141,16 +151,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args()
     try:
-        settings = {(section, field): value for section, field, value in map(parse_setting, args.settings)}
-        base = {(section, field): value for section, field, value in map(parse_setting, args.base_settings)}
+        settings, base = parse_settings(args.settings), parse_settings(args.base_settings)
         cells = study_cells(settings, args.methods, args.seeds, args.steps, args.samples, args.eval_seed, base)
     except ValueError as error:  # a pydantic ValidationError is a ValueError
         parser.error(str(error))
     with tempfile.TemporaryDirectory() as tmp:
         result = {
             "command": " ".join(["python -m bench.study", *sys.argv[1:]]),
-            "settings": {f"{section}.{field}": value for (section, field), value in settings.items()},
-            "base_settings": {f"{section}.{field}": value for (section, field), value in base.items()},
+            "settings": _named(settings),
+            "base_settings": _named(base),
             "methods": args.methods,
             "seeds": args.seeds,
             "train_steps": args.steps,

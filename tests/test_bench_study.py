@@ -7,7 +7,7 @@ import pytest
 
 from alternas.config import RunConfig
 from bench.ablation import ablation_config
-from bench.study import VALIDATION_SEED, parse_setting, study_cells, verdict
+from bench.study import VALIDATION_SEED, parse_setting, parse_settings, study_cells, verdict
 
 
 def test_a_setting_is_section_field_and_a_yaml_value() -> None:
@@ -19,6 +19,8 @@ def test_a_setting_is_section_field_and_a_yaml_value() -> None:
             parse_setting(text)
     with pytest.raises(ValueError, match="not YAML"):
         parse_setting("train.lr=[1")
+    assert parse_settings(["train.lr=2.0e-3", "loss.feature_kd=3"]) == {("train", "lr"): 0.002, ("loss", "feature_kd"): 3}
+    assert parse_settings([]) == {}
 
 
 def test_each_pair_differs_only_by_the_setting_and_is_scored_on_validation_noise() -> None:
