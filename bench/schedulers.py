@@ -9,8 +9,13 @@ MACs of every finished trial of all runs, 5% beyond. A ratio above 1 means succe
 the better front in the same time. The result also states the conditions: the successive-halving
 settings, the machine's cores and its load average before and after the runs.
 
+``--mo-asha-recipe`` gives successive halving its own recipe, e.g. the quickstart with twice the
+training iterations: then the time the stopped trials leave buys longer training for the ones that
+continue, while full training keeps the quickstart's length.
+
     python -m bench.schedulers [--seeds 0 1] [--time-limit 300] [--trials 16] [--out DIR]
                                [--rungs 0.5] [--rung-samples 64] [--reduction-factor 2]
+                               [--recipe FILE] [--mo-asha-recipe FILE]
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ def compare_schedulers(
     num_trials: int,
     recipe_file: Path = QUICKSTART,
     mo_asha: Mapping[str, Any] | None = None,
+    mo_asha_recipe: Path | None = None,
 ) -> dict[str, Any]:
     """Run both schedulers for each seed at ``time_limit_s``; fronts, trial counts and hypervolume ratios.
 
@@ -60,13 +66,17 @@ def compare_schedulers(
         recipe_file: the recipe.
         mo_asha: ``search`` settings that override the recipe's (``rungs``, ``rung_samples``,
             ``reduction_factor``); both schedulers run with them, only mo_asha reads them.
+        mo_asha_recipe: the recipe of the mo_asha runs (``None``: ``recipe_file``).
     """
+    recipes = {"fifo": recipe_file, "mo_asha": mo_asha_recipe or recipe_file}
     load_before = os.getloadavg()
     runs: dict[str, dict[str, Any]] = {}
     for seed in seeds:
         for scheduler in SCHEDULERS:
             updates = {**(mo_asha or {}), "scheduler": scheduler, "seed": seed, "time_limit_s": time_limit_s}
-            runs[f"{scheduler}-seed{seed}"] = bench_search(out_dir / f"{scheduler}-{seed}", recipe_file, num_trials, updates)
+            runs[f"{scheduler}-seed{seed}"] = bench_search(
+                out_dir / f"{scheduler}-{seed}", recipes[scheduler], num_trials, updates
+            )
     finished = [
         (t["generation_macs"], t["fid"]) for run in runs.values() for t in run["finished"] if t["fid"] is not None
     ]
@@ -89,8 +99,9 @@ def compare_schedulers(
             },
             "finished": {s: runs[f"{s}-seed{seed}"]["finished"] for s in SCHEDULERS},
         }
-    settings = load_recipe(recipe_file).search.model_copy(update=dict(mo_asha or {}))
+    settings = load_recipe(recipes["mo_asha"]).search.model_copy(update=dict(mo_asha or {}))
     return {
+        "recipes": {scheduler: str(path) for scheduler, path in recipes.items()},
         "time_limit_s": time_limit_s,
         "num_trials": num_trials,
         "mo_asha": {
@@ -107,6 +118,7 @@ def compare_schedulers(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", type=Path, default=QUICKSTART)
+    parser.add_argument("--mo-asha-recipe", type=Path, default=None, help="the mo_asha runs' recipe (default: --recipe)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--time-limit", type=float, default=300.0, help="search.time_limit_s of every run")
     parser.add_argument("--trials", type=int, default=16, help="search.num_trials of every run")
@@ -121,7 +133,8 @@ def main() -> None:
     mo_asha = {key: value for key, value in overrides.items() if value is not None}
     with tempfile.TemporaryDirectory() as work:
         result = compare_schedulers(
-            args.out or Path(work), args.seeds, args.time_limit, args.trials, args.recipe, mo_asha
+            args.out or Path(work), args.seeds, args.time_limit, args.trials, args.recipe, mo_asha,
+            args.mo_asha_recipe,
         )
     emit_json(result, None)
 
