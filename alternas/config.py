@@ -264,8 +264,13 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-2, ge=0.0, description="AdamW weight decay (both optimisers)")
     warmup_steps: int = Field(20, ge=0, description="linear learning-rate warm-up of the backbone")
     hypernet_warmup_steps: int = Field(20, ge=0, description="linear warm-up of the hypernetwork")
-    lr_decay: Literal["constant", "cosine"] = Field(
-        "constant", description="backbone learning rate after warm-up: constant, or cosine to 0 at `steps`"
+    lr_decay: Literal["constant", "cosine", "linear"] = Field(
+        "constant", description="backbone learning rate after warm-up: constant, or a cosine or linear fall "
+        "to 0 at `steps` (over the last `lr_decay_steps` iterations)"
+    )
+    lr_decay_steps: int | None = Field(
+        None, ge=1, description="iterations the backbone's `lr_decay` spans, at the end of training; None = "
+        "all after the warm-up"
     )
     hypernet_lr_decay: Literal["constant", "cosine"] = Field(
         "cosine",
@@ -286,6 +291,8 @@ class TrainConfig(_Section):
             raise ValueError(
                 f"`hypernet_steps` ({self.hypernet_steps}) cannot exceed `steps` ({self.steps})"
             )
+        if self.lr_decay_steps is not None and self.lr_decay_steps > self.steps:
+            raise ValueError(f"`lr_decay_steps` ({self.lr_decay_steps}) cannot exceed `steps` ({self.steps})")
         return self
 
 

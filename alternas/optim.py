@@ -18,17 +18,26 @@ from .exceptions import TrainingDiverged
 __all__ = ["Optimiser", "lr_factor"]
 
 
-def lr_factor(warmup: int, total: int, decay: Literal["constant", "cosine"], floor: float) -> Callable[[int], float]:
+def lr_factor(
+    warmup: int,
+    total: int,
+    decay: Literal["constant", "cosine", "linear"],
+    floor: float,
+    decay_steps: int | None = None,
+) -> Callable[[int], float]:
     """Learning-rate multiplier of iteration ``step``: linear warm-up over ``warmup`` iterations, then
-    constant, or a cosine from 1 down to ``floor`` at iteration ``total``."""
+    constant, or a cosine or linear fall from 1 to ``floor`` at iteration ``total``. The fall spans the
+    last ``decay_steps`` iterations (``None``: everything after the warm-up); before it the rate is 1."""
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        if decay == "constant" or total <= warmup:
+        start = warmup if decay_steps is None else max(warmup, total - decay_steps)
+        if decay == "constant" or step < start or total <= start:
             return 1.0
-        progress = min(1.0, (step - warmup) / (total - warmup))
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        progress = min(1.0, (step - start) / (total - start))
+        fall = 1 - progress if decay == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+        return floor + (1 - floor) * fall
 
     return factor
 

@@ -161,7 +161,8 @@ class AlterTrainer:
                   "fp16": self.distillation.autocast_dtype == torch.float16}
         self.backbone_optimiser = Optimiser(
             self.student.parameters(), "backbone", lr=train.lr,
-            schedule=lr_factor(train.warmup_steps, train.steps, train.lr_decay, 0.0), **shared,
+            schedule=lr_factor(train.warmup_steps, train.steps, train.lr_decay, 0.0, train.lr_decay_steps),
+            **shared,
         )
         self.hypernet_optimiser = Optimiser(
             self.hypernet.parameters(), "hypernetwork", lr=train.hypernet_lr,

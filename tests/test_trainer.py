@@ -9,6 +9,7 @@ import torch
 
 from alternas.api import prepare_trainer, train_alter
 from alternas.exceptions import BudgetError, CheckpointError, TrainingDiverged
+from alternas.optim import lr_factor
 from alternas.plan import ExpertPlan
 
 
@@ -155,3 +156,13 @@ def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_pat
                        torch.tensor(result.plan.sampler.experts))
     assert (tmp_path / "run" / "backbone" / "diffusion_pytorch_model.safetensors").is_file()
     assert (tmp_path / "run" / "samples" / "experts.png").is_file()
+
+
+def test_lr_factor_warms_up_holds_then_falls_over_the_last_decay_steps():
+    linear = lr_factor(10, 100, "linear", 0.0, decay_steps=40)
+    assert [linear(s) for s in (0, 9)] == [pytest.approx(0.1), pytest.approx(1.0)]
+    assert [linear(s) for s in (10, 59, 60)] == [1.0, 1.0, 1.0]
+    assert [linear(s) for s in (70, 80, 100)] == [pytest.approx(0.75), pytest.approx(0.5), 0.0]
+    cosine = lr_factor(10, 100, "cosine", 0.05)
+    assert cosine(10) == pytest.approx(1.0) and cosine(55) == pytest.approx(0.525) and cosine(100) == pytest.approx(0.05)
+    assert lr_factor(10, 100, "constant", 0.0, decay_steps=40)(99) == 1.0
