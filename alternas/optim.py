@@ -29,10 +29,11 @@ def lr_factor(
     constant, or a cosine or linear fall from 1 to ``floor`` at iteration ``total``. The fall spans the
     last ``decay_steps`` iterations (``None``: everything after the warm-up); before it the rate is 1."""
 
+    start = warmup if decay_steps is None else max(warmup, total - decay_steps)  # first iteration of the fall
+
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        start = warmup if decay_steps is None else max(warmup, total - decay_steps)
         if decay == "constant" or step < start or total <= start:
             return 1.0
         progress = min(1.0, (step - start) / (total - start))
