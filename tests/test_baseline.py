@@ -4,6 +4,7 @@ per-trial labels against it, and the winner rule's fallback to a dense step coun
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import pytest
@@ -139,6 +140,18 @@ def test_without_a_baseline_or_with_a_metric_it_lacks_nothing_is_compared(tmp_pa
     write_baseline(layout.root, baseline)
     report = build_report(layout.root, report.config.model_copy(update={"quality_metric": "accuracy"}))
     assert report.baseline is None and {e.beyond_baseline for e in report.entries} == {None}
+
+
+@pytest.mark.parametrize("text", ['{"format_version": 1, "points": [', '[]', '{"points": "none"}'])
+def test_a_damaged_baseline_is_ignored_with_one_line_naming_it(tmp_path, caplog, text):
+    layout = fabricate_run(tmp_path / "run")
+    add_baseline(layout, {5: (0.5, 9.0)})
+    (layout.root / "baseline.json").write_text(text)
+    with caplog.at_level(logging.WARNING, logger="alternas"):
+        assert read_baseline(layout.root) is None
+    (message,) = caplog.messages
+    assert message.startswith(f"ignoring the baseline: `{layout.root / 'baseline.json'}` is damaged")
+    assert "\n" not in message and "pydantic" not in message
 
 
 def test_a_search_measures_its_baseline_once(tmp_path, monkeypatch):

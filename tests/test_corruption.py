@@ -274,6 +274,21 @@ def test_user_text_with_markup_is_printed_as_text(finished_run, tmp_path, capsys
     assert code == 0 and f"wrote {out}" in output, output
 
 
+def test_the_search_summary_names_a_trial_left_out_for_a_damaged_record(finished_run, tmp_path, monkeypatch, capsys):
+    import alternas.search
+    from alternas.search import SearchResult
+
+    run = _damaged_copy(finished_run, f"trials/{DAMAGED}/metrics.json", "truncated", tmp_path / "run")
+    layout = SearchRunDir(run)
+    state = SearchState.read(layout)
+    monkeypatch.setattr(alternas.search, "search", lambda *args, **kwargs: SearchResult(run, state, layout.records(), []))
+    code, output = cli_output(capsys, "search", str(tmp_path / "recipe.yaml"), "--no-report")
+    assert code == 0 and f"trial {DAMAGED} is left out: `{layout.trial_dir(DAMAGED) / 'metrics.json'}` is damaged" in " ".join(
+        output.split()
+    ), output
+    assert f"trial {INTACT} is left out" not in output
+
+
 @pytest.mark.parametrize("damage", ["invalid_utf8", "other_type", "truncated"])
 def test_resume_on_a_damaged_search_json_exits_2_before_ray_starts(tmp_path, capsys, damage):
     from .conftest import tiny_recipe

@@ -75,10 +75,18 @@ def test_search_end_to_end_through_ray(tmp_path):
     assert yaml.safe_load(layout.recipe_file.read_text())["report"]["quality_metric"] == "fid"
 
 
+def _state_without_time(layout: SearchRunDir) -> dict:
+    """``search.json`` less the time of its last write."""
+    state = json.loads(layout.search_file.read_text())
+    state.pop("updated_at")
+    return state
+
+
 @pytest.mark.slow
 def test_sigkill_of_the_driver_then_resume(tmp_path):
-    """kill -9 mid-search: no Ray process survives; a resume finishes the recipe's trials, runs no
-    finished trial again, and continues a mid-run trial from its checkpoint."""
+    """kill -9 mid-search: no Ray process survives; a resume with a torn Tune state stops with its name; a
+    resume finishes the recipe's trials, runs no finished trial again, and continues a mid-run trial from
+    its checkpoint."""
     data = tiny_recipe(tmp_path)
     data["train"].update(steps=40, hypernet_steps=30, checkpoint_every=5, log_every=5)
     data["search"]["num_trials"] = 4
@@ -106,6 +114,17 @@ def test_sigkill_of_the_driver_then_resume(tmp_path):
     before = {r.trial_id: r for r in layout.records()}
     checkpointed = {t for t, r in before.items()
                     if r.status == "running" and list(layout.trial_dir(t).glob("checkpoints/step-*"))}
+
+    # a torn searcher state stops the resume before Ray starts, naming the file, and changes nothing
+    # (Tune itself would start the experiment over with a half-restored searcher that never suggests)
+    searcher_state = max(layout.ray_dir.glob("searcher-state-*.pkl"))
+    intact, search_json = searcher_state.read_bytes(), _state_without_time(layout)
+    searcher_state.write_bytes(intact[: len(intact) // 2])
+    process, _ = start_search(recipe_file, "--resume")
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 2 and f"`{searcher_state}` is damaged" in " ".join((out + err).split()), out + err
+    assert "Traceback" not in out + err and _state_without_time(layout) == search_json
+    searcher_state.write_bytes(intact)
 
     process, marker = start_search(recipe_file, "--resume")
     with RayProcesses(process.pid) as ray_processes:

@@ -30,6 +30,7 @@ def search(
     """Search RECIPE's space with Ray Tune + Optuna; Ctrl-C stops cleanly and prints the resume command."""
     setup_logging(verbose)
     from ..exceptions import ConfigError
+    from ..rundir import SearchRunDir
     from ..search import search as run_search
 
     if resume and overwrite:
@@ -47,6 +48,9 @@ def search(
         f"{state.planned_trials} trials in {state.wall_seconds:.0f} s; run directory {result.run_dir}",
         highlight=False,
     )
+    _, unreadable = SearchRunDir(result.run_dir).scan()
+    for trial in unreadable:  # a damaged record: its trial is on no front; `alternas report` lists it too
+        error_console.print(styled(f"trial {trial.trial_id} is left out:", "yellow", trial.reason), highlight=False)
     if not no_report and state.finished_trials:
         from ..report import print_report, write_report
 

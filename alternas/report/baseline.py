@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from .._atomic import atomic_write_text
+from .._readers import read_model
 from ..evaluation.baseline import BaselinePoint
+from ..exceptions import CheckpointError
 from ..pareto import dominates, pareto_front
 from ..metrics import metric_name
 
@@ -99,9 +101,9 @@ def read_baseline(run_dir: str | Path) -> Baseline | None:
     if not path.is_file():
         return None
     try:
-        return Baseline.model_validate_json(path.read_text())
-    except (OSError, ValueError, ValidationError) as error:
-        logger.warning("ignoring unreadable baseline %s: %s", path, error)
+        return read_model(path, Baseline)
+    except CheckpointError as error:
+        logger.warning("ignoring the baseline: %s", error)
         return None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import optuna
 import yaml
 from ray import tune
 from ray.tune.schedulers import TrialScheduler
@@ -42,6 +43,7 @@ from .state import SearchState
 from .storage import atomic_local_filesystem
 from .tracking import tracking_callbacks
 from .trainable import run_trial
+from .tune_state import check_tune_state
 
 __all__ = ["SearchResult", "search"]
 
@@ -86,7 +88,8 @@ def search(
 
     Raises:
         ConfigError, BudgetError, BackboneError, DataError: the recipe or its inputs are unusable.
-        CheckpointError: the run directory holds another search, or one from a different recipe.
+        CheckpointError: the run directory holds another search, or one from a different recipe, or a
+            resumed search whose Ray Tune state is damaged or missing.
         KeyboardInterrupt: a second Ctrl-C, or SIGTERM (Ray is still shut down first).
     """
     origin = str(recipe) if isinstance(recipe, (str, Path)) else "<recipe>"
@@ -104,6 +107,7 @@ def search(
         results = None
         connected = False
         try:
+            check_tune_state(layout.ray_dir, layout.trials_dir)
             _prepare_backbone(recipe, console)
             ensure_baseline(recipe, layout, console)
             started = time.monotonic()
@@ -123,6 +127,7 @@ def search(
 
 def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
     """A new Tuner for the recipe, or the one restored from the run directory's Ray state."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is alternas' to show, new or resumed
     settings = recipe.search
     storage = atomic_local_filesystem()
     trainable = tune.with_resources(

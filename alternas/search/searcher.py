@@ -115,7 +115,6 @@ class AlterSearch(OptunaSearch):
 def make_searcher(recipe: Recipe, study_file: Path | None = None) -> AlterSearch:
     """The searcher a recipe's ``search`` section asks for (nsga2, tpe or grid); its study is copied to
     ``study_file`` (under the recipe's name) after each trial."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # progress is alternas' to show
     space = optuna_space(recipe)
     settings = recipe.search
     return AlterSearch(

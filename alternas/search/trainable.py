@@ -182,11 +182,22 @@ def _resume_point(trial_dir: Path, stack: contextlib.ExitStack) -> tuple[Path | 
     local = latest_checkpoint(trial_dir / "checkpoints")
     local_step = int(local.name.removeprefix("step-")) if local is not None else None
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        step = int(checkpoint.get_metadata()[_CHECKPOINT_STEP])
-        if local_step is None or step >= local_step:
-            return Path(stack.enter_context(checkpoint.as_directory())), step
+    step = _tune_checkpoint_step(checkpoint) if checkpoint is not None else None
+    if step is not None and (local_step is None or step >= local_step):
+        return Path(stack.enter_context(checkpoint.as_directory())), step
     return local, local_step
+
+
+def _tune_checkpoint_step(checkpoint: tune.Checkpoint) -> int | None:
+    """The step Tune's checkpoint was taken at; ``None`` (logged) when its metadata cannot be read, so the
+    trial continues from its own folder's newest checkpoint instead of failing on every retry."""
+    try:
+        return int(checkpoint.get_metadata()[_CHECKPOINT_STEP])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logging.getLogger("alternas").warning(
+            "ignoring Tune's checkpoint %s: its metadata cannot be read (%s: %s)", checkpoint.path, type(error).__name__, error
+        )
+        return None
 
 
 @contextlib.contextmanager

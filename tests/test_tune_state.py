@@ -1,0 +1,95 @@
+"""A resume reads Ray Tune's saved state first: a damaged file stops it with the file's name (Tune itself
+would start the experiment over, or wait forever for a half-restored searcher); a damaged Tune
+checkpoint of a trial sends the trial back to its own folder's checkpoint."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import contextlib
+
+import pytest
+import ray.cloudpickle
+from ray import tune
+
+from alternas.exceptions import CheckpointError
+from alternas.search import trainable
+from alternas.search.tune_state import check_tune_state
+
+#: the newest of each state file a resumed ``fit`` loads, written as Tune writes them
+LOADED = {
+    "experiment_state-2026-01-02_00-00-00.json": json.dumps({"trial_data": [], "runner_data": {}}).encode(),
+    "search_gen_state-2026-01-02_00-00-00.json": ray.cloudpickle.dumps({"name:ConcurrencyLimiter": {}}),
+    "searcher-state-2026-01-02_00-00-00.pkl": pickle.dumps({"_points_to_evaluate": []}),
+}
+#: and the Tuner, which ``Tuner.restore`` loads (and reports) itself
+STATE = {"tuner.pkl": b"not loaded here", **LOADED}
+
+
+def _write_state(ray_dir, trials_dir=None):
+    ray_dir.mkdir()
+    for name, data in STATE.items():
+        (ray_dir / name).write_bytes(data)
+    if trials_dir is not None:  # a trial has started
+        (trials_dir / "a1b2").mkdir(parents=True)
+        (trials_dir / "a1b2" / "trial.json").write_text("{}")
+
+
+def test_a_loadable_state_passes_and_only_the_newest_file_counts(tmp_path):
+    ray_dir, trials_dir = tmp_path / "ray", tmp_path / "trials"
+    _write_state(ray_dir, trials_dir)
+    (ray_dir / "experiment_state-2026-01-01_00-00-00.json").write_bytes(b"{")  # older: Tune never reads it
+    check_tune_state(ray_dir, trials_dir)
+    check_tune_state(tmp_path / "no-ray-state-yet", tmp_path / "no-trials-yet")
+
+
+@pytest.mark.parametrize("name", sorted(STATE))
+def test_a_missing_state_file_stops_a_resume_once_trials_have_started(tmp_path, name):
+    ray_dir, trials_dir = tmp_path / "ray", tmp_path / "trials"
+    _write_state(ray_dir)
+    (ray_dir / name).unlink()
+    check_tune_state(ray_dir, trials_dir)  # no trial yet: Tune starts afresh and nothing is lost
+    (trials_dir / "a1b2").mkdir(parents=True)
+    (trials_dir / "a1b2" / "trial.json").write_text("{}")
+    with pytest.raises(CheckpointError) as error:
+        check_tune_state(ray_dir, trials_dir)
+    pattern = name if name == "tuner.pkl" else name.split("-2026")[0] + "-*" + name[name.rindex("."):]
+    assert f"`{ray_dir / pattern}` is missing" in str(error.value)
+
+
+@pytest.mark.parametrize("name", sorted(LOADED))
+@pytest.mark.parametrize("damage", [lambda data: data[: len(data) // 2], lambda data: b"\xff\x00garbage"])
+def test_a_damaged_state_file_is_named_with_what_survives(tmp_path, name, damage):
+    ray_dir = tmp_path / "ray"
+    _write_state(ray_dir)
+    (ray_dir / name).write_bytes(damage(LOADED[name]))
+    with pytest.raises(CheckpointError) as error:
+        check_tune_state(ray_dir, tmp_path / "trials")
+    message = str(error.value)
+    assert f"`{ray_dir / name}` is damaged" in message
+    assert f"`{tmp_path / 'trials'}` are intact" in message and "--overwrite" in message
+
+
+def test_unreadable_tune_checkpoint_metadata_falls_back_to_the_trial_folder(tmp_path, monkeypatch, caplog):
+    tune_dir = tmp_path / "tune-checkpoint"
+    tune_dir.mkdir()
+    (tune_dir / ".metadata.json").write_text('{"step": 3')  # torn by a kill
+    local = tmp_path / "trial" / "checkpoints" / "step-00000005"
+    local.mkdir(parents=True)
+    (local / "trainer.pt").write_bytes(b"state")
+    monkeypatch.setattr(trainable.tune, "get_checkpoint", lambda: tune.Checkpoint.from_directory(tune_dir))
+    with contextlib.ExitStack() as stack, caplog.at_level(logging.WARNING, logger="alternas"):
+        assert trainable._resume_point(tmp_path / "trial", stack) == (local, 5)
+    assert "ignoring Tune's checkpoint" in caplog.text and "metadata cannot be read" in caplog.text
+
+
+def test_tune_checkpoint_ahead_of_the_trial_folder_is_taken(tmp_path, monkeypatch):
+    tune_dir = tmp_path / "tune-checkpoint"
+    tune_dir.mkdir()
+    checkpoint = tune.Checkpoint.from_directory(tune_dir)
+    checkpoint.set_metadata({"step": 10})
+    monkeypatch.setattr(trainable.tune, "get_checkpoint", lambda: checkpoint)
+    with contextlib.ExitStack() as stack:
+        path, step = trainable._resume_point(tmp_path / "trial", stack)
+    assert step == 10 and (path / ".metadata.json").is_file()
