@@ -4,10 +4,10 @@ checkpoint of a trial sends the trial back to its own folder's checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import pickle
-import contextlib
 
 import pytest
 import ray.cloudpickle
@@ -17,57 +17,61 @@ from alternas.exceptions import CheckpointError
 from alternas.search import trainable
 from alternas.search.tune_state import check_tune_state
 
-#: the newest of each state file a resumed ``fit`` loads, written as Tune writes them
+#: a time stamp in Tune's state file names
+STAMP = "2026-01-02_00-00-00"
+#: Tune's state files a resumed ``fit`` loads (by name pattern), written as Tune writes them
 LOADED = {
-    "experiment_state-2026-01-02_00-00-00.json": json.dumps({"trial_data": [], "runner_data": {}}).encode(),
-    "search_gen_state-2026-01-02_00-00-00.json": ray.cloudpickle.dumps({"name:ConcurrencyLimiter": {}}),
-    "searcher-state-2026-01-02_00-00-00.pkl": pickle.dumps({"_points_to_evaluate": []}),
+    "experiment_state-*.json": json.dumps({"trial_data": [], "runner_data": {}}).encode(),
+    "search_gen_state-*.json": ray.cloudpickle.dumps({"name:ConcurrencyLimiter": {}}),
+    "searcher-state-*.pkl": pickle.dumps({"_points_to_evaluate": []}),
 }
 #: and the Tuner, which ``Tuner.restore`` loads (and reports) itself
 STATE = {"tuner.pkl": b"not loaded here", **LOADED}
 
 
-def _write_state(ray_dir, trials_dir=None):
+def _write_state(ray_dir):
     ray_dir.mkdir()
-    for name, data in STATE.items():
-        (ray_dir / name).write_bytes(data)
-    if trials_dir is not None:  # a trial has started
-        (trials_dir / "a1b2").mkdir(parents=True)
-        (trials_dir / "a1b2" / "trial.json").write_text("{}")
+    for pattern, data in STATE.items():
+        (ray_dir / pattern.replace("*", STAMP)).write_bytes(data)
+
+
+def _start_a_trial(trials_dir):
+    (trials_dir / "a1b2").mkdir(parents=True)
+    (trials_dir / "a1b2" / "trial.json").write_text("{}")
 
 
 def test_a_loadable_state_passes_and_only_the_newest_file_counts(tmp_path):
     ray_dir, trials_dir = tmp_path / "ray", tmp_path / "trials"
-    _write_state(ray_dir, trials_dir)
+    _write_state(ray_dir)
+    _start_a_trial(trials_dir)
     (ray_dir / "experiment_state-2026-01-01_00-00-00.json").write_bytes(b"{")  # older: Tune never reads it
     check_tune_state(ray_dir, trials_dir)
     check_tune_state(tmp_path / "no-ray-state-yet", tmp_path / "no-trials-yet")
 
 
-@pytest.mark.parametrize("name", sorted(STATE))
-def test_a_missing_state_file_stops_a_resume_once_trials_have_started(tmp_path, name):
+@pytest.mark.parametrize("pattern", sorted(STATE))
+def test_a_missing_state_file_stops_a_resume_once_trials_have_started(tmp_path, pattern):
     ray_dir, trials_dir = tmp_path / "ray", tmp_path / "trials"
     _write_state(ray_dir)
-    (ray_dir / name).unlink()
+    (ray_dir / pattern.replace("*", STAMP)).unlink()
     check_tune_state(ray_dir, trials_dir)  # no trial yet: Tune starts afresh and nothing is lost
-    (trials_dir / "a1b2").mkdir(parents=True)
-    (trials_dir / "a1b2" / "trial.json").write_text("{}")
+    _start_a_trial(trials_dir)
     with pytest.raises(CheckpointError) as error:
         check_tune_state(ray_dir, trials_dir)
-    pattern = name if name == "tuner.pkl" else name.split("-2026")[0] + "-*" + name[name.rindex("."):]
     assert f"`{ray_dir / pattern}` is missing" in str(error.value)
 
 
-@pytest.mark.parametrize("name", sorted(LOADED))
+@pytest.mark.parametrize("pattern", sorted(LOADED))
 @pytest.mark.parametrize("damage", [lambda data: data[: len(data) // 2], lambda data: b"\xff\x00garbage"])
-def test_a_damaged_state_file_is_named_with_what_survives(tmp_path, name, damage):
+def test_a_damaged_state_file_is_named_with_what_survives(tmp_path, pattern, damage):
     ray_dir = tmp_path / "ray"
     _write_state(ray_dir)
-    (ray_dir / name).write_bytes(damage(LOADED[name]))
+    path = ray_dir / pattern.replace("*", STAMP)
+    path.write_bytes(damage(LOADED[pattern]))
     with pytest.raises(CheckpointError) as error:
         check_tune_state(ray_dir, tmp_path / "trials")
     message = str(error.value)
-    assert f"`{ray_dir / name}` is damaged" in message
+    assert f"`{path}` is damaged" in message
     assert f"`{tmp_path / 'trials'}` are intact" in message and "--overwrite" in message
 
 
