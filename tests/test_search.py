@@ -173,6 +173,7 @@ def test_ctrl_c_stops_cleanly_and_an_error_leaves_no_ray(tmp_path):
         out, err = process.communicate(timeout=300)
     assert process.returncode == 2, out + err
     assert "cannot restore the search state" in err and "Traceback" not in out + err
+    assert f"The finished trials in `{layout.trials_dir}` are intact" in " ".join(err.split())
     ray_processes.assert_all_gone()
     assert not marked_ray_processes(marker)
 

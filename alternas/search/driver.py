@@ -28,6 +28,7 @@ from rich.console import Console
 
 from .._atomic import atomic_write_text
 from .._cache import config_hash
+from .._readers import short
 from ..exceptions import CheckpointError, DataError
 from ..recipe import Recipe, inspect_recipe, load_recipe
 from ..recipe.checks import resource_problems
@@ -43,7 +44,7 @@ from .state import SearchState
 from .storage import atomic_local_filesystem
 from .tracking import tracking_callbacks
 from .trainable import run_trial
-from .tune_state import check_tune_state
+from .tune_state import check_tune_state, what_survives
 
 __all__ = ["SearchResult", "search"]
 
@@ -141,8 +142,8 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
             )
         except Exception as error:  # Ray raises many types for a damaged experiment folder
             raise CheckpointError(
-                f"cannot restore the search state in `{layout.ray_dir}`: {type(error).__name__}: {error}; "
-                "start over with --overwrite"
+                f"cannot restore the search state in `{layout.ray_dir}`: {type(error).__name__}: {short(error, 120)}. "
+                f"{what_survives(layout.trials_dir)}"
             ) from error
     return tune.Tuner(
         trainable,

@@ -22,7 +22,7 @@ from ray.tune.utils.serialization import _loads_with_cloudpickle
 from .._readers import short
 from ..exceptions import CheckpointError
 
-__all__ = ["check_tune_state"]
+__all__ = ["check_tune_state", "what_survives"]
 
 #: Tune's state files of a search (a name pattern: the newest name counts) and how a resumed ``fit``
 #: loads them: the Tuner (loaded by ``Tuner.restore``, which reports its own failure), the experiment
@@ -53,7 +53,7 @@ def check_tune_state(ray_dir: Path, trials_dir: Path) -> None:
             if started:
                 raise CheckpointError(
                     f"cannot resume: Ray Tune's search state `{ray_dir / pattern}` is missing, so Tune would "
-                    f"start the search over beside its trials. {_what_survives(trials_dir)}"
+                    f"start the search over beside its trials. {what_survives(trials_dir)}"
                 )
             continue
         newest = candidates[-1]
@@ -64,11 +64,12 @@ def check_tune_state(ray_dir: Path, trials_dir: Path) -> None:
         except Exception as error:  # unpickling a damaged file raises almost any type
             raise CheckpointError(
                 f"cannot resume: Ray Tune's search state `{newest}` is damaged ({type(error).__name__}: "
-                f"{short(error, 120)}). {_what_survives(trials_dir)}"
+                f"{short(error, 120)}). {what_survives(trials_dir)}"
             ) from error
 
 
-def _what_survives(trials_dir: Path) -> str:
+def what_survives(trials_dir: Path) -> str:
+    """What a user keeps, and can do, when a search's Tune state cannot be resumed (ends an error message)."""
     return (
         f"The finished trials in `{trials_dir}` are intact and `alternas report` reads them, but this search "
         "cannot continue: start a new one (another output_dir, or --overwrite)"
