@@ -1,10 +1,12 @@
-"""Artefact writes are atomic and durable: concurrent writers, failed writers and a full disk."""
+"""Artefact writes are atomic and durable: concurrent writers, failed writers and a full disk; a damaged
+cache entry is rebuilt."""
 
 from __future__ import annotations
 
 import builtins
 import errno
 import io
+import logging
 import threading
 import time
 from pathlib import Path
@@ -141,3 +143,21 @@ def test_a_failed_report_keeps_the_previous_figures(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_report(root)
     assert {path.name: path.read_bytes() for path in (root / "figures").glob("*.png")} == before
+
+
+@pytest.mark.parametrize("damaged", ["unet/diffusion_pytorch_model.safetensors", "label_encoder/config.json"])
+def test_a_damaged_cached_teacher_is_pretrained_again_to_the_same_weights(tmp_path, monkeypatch, caplog, damaged):
+    from alternas.zoo.digits import DigitsTeacherConfig, digits_teacher_dir, load_digits_bundle
+
+    monkeypatch.setenv("ALTERNAS_CACHE", str(tmp_path))
+    config = DigitsTeacherConfig.from_options({"pretrain_steps": 20, "batch_size": 8})
+    first = {key: value.clone() for key, value in load_digits_bundle(config).backbone.state_dict().items()}
+    path = digits_teacher_dir(config) / damaged
+    torn = path.with_name("torn")  # a new file: the loaded model may still map the old one's pages
+    torn.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    torn.replace(path)
+    with caplog.at_level(logging.WARNING, logger="alternas"):
+        again = load_digits_bundle(config).backbone.state_dict()
+    assert f"the cached digits teacher in {digits_teacher_dir(config)} is damaged" in caplog.text
+    assert all(torch.equal(again[key], value) for key, value in first.items())  # pretraining is seeded
+    assert path.stat().st_size > 0 and not list(tmp_path.glob("teachers/.*"))  # no staging folder left
