@@ -158,6 +158,21 @@ def test_a_damaged_cached_teacher_is_pretrained_again_to_the_same_weights(tmp_pa
     torn.replace(path)
     with caplog.at_level(logging.WARNING, logger="alternas"):
         again = load_digits_bundle(config).backbone.state_dict()
-    assert f"the cached digits teacher in {digits_teacher_dir(config)} is damaged" in caplog.text
+    assert f"the cached digits teacher in {digits_teacher_dir(config)} does not load" in caplog.text
     assert all(torch.equal(again[key], value) for key, value in first.items())  # pretraining is seeded
     assert path.stat().st_size > 0 and not list(tmp_path.glob("teachers/.*"))  # no staging folder left
+
+
+def test_a_damaged_cached_classifier_is_trained_again_to_the_same_weights(tmp_path, monkeypatch, caplog):
+    from alternas.evaluation.classifier import load_digits_classifier
+
+    monkeypatch.setenv("ALTERNAS_CACHE", str(tmp_path))
+    first = {key: value.clone() for key, value in load_digits_classifier(seed=1, epochs=2).state_dict().items()}
+    (weights,) = tmp_path.glob("classifiers/digits-*/model.pt")
+    torn = weights.with_name("torn")
+    torn.write_bytes(weights.read_bytes()[:100])
+    torn.replace(weights)
+    with caplog.at_level(logging.WARNING, logger="alternas"):
+        again = load_digits_classifier(seed=1, epochs=2).state_dict()
+    assert f"the cached digits classifier in {weights.parent} does not load" in caplog.text
+    assert all(torch.equal(again[key], value) for key, value in first.items())  # training is seeded

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._atomic import atomic_path, atomic_write_text
-from .._cache import cache_root, config_hash, file_lock
+from .._cache import cache_root, config_hash, load_or_build
 from .._shipped import shipped_state, write_shipped_state
 from ..data.digits import load_digits_tensors
 
@@ -96,19 +96,21 @@ def _classifier_key(resolution: int, seed: int, epochs: int) -> str:
 
 
 def _cached_classifier(resolution: int, seed: int, epochs: int) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
-    """The weights and ``info`` of the cached classifier, trained on first use (a few seconds, under a file lock)."""
+    """The weights and ``info`` of the cached classifier, trained first (a few seconds) if missing or damaged."""
+
+    def train(directory: Path) -> None:
+        model, accuracy = _train(resolution, seed, epochs)
+        logger.info("digits classifier: held-out accuracy %.3f (cached in %s)", accuracy, directory)
+        atomic_write_text(directory / "info.json", json.dumps({"held_out_accuracy": accuracy}))
+        with atomic_path(directory / "model.pt") as partial:
+            torch.save(model.state_dict(), partial)
+
+    def load(directory: Path) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+        state = torch.load(directory / "model.pt", map_location="cpu", weights_only=True)
+        return state, json.loads((directory / "info.json").read_text())
+
     directory = cache_root() / "classifiers" / f"digits-{_classifier_key(resolution, seed, epochs)}"
-    weights = directory / "model.pt"
-    if not weights.is_file():
-        with file_lock(directory.with_name(directory.name + ".lock")):
-            if not weights.is_file():
-                model, accuracy = _train(resolution, seed, epochs)
-                logger.info("digits classifier: held-out accuracy %.3f (cached in %s)", accuracy, directory)
-                atomic_write_text(directory / "info.json", json.dumps({"held_out_accuracy": accuracy}))
-                with atomic_path(weights) as partial:
-                    torch.save(model.state_dict(), partial)
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    return state, json.loads((directory / "info.json").read_text())
+    return load_or_build(directory, load, train, "digits classifier")
 
 
 def ship_digits_classifier(resolution: int = 8, seed: int = 0, epochs: int = 30) -> Path:

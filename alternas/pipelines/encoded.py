@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_dir
-from .._cache import file_lock
+from .._cache import load_or_build
 from ..exceptions import DataError
 from .data_sources import DataItem, load_image
 
@@ -108,12 +108,9 @@ class EncodingJob:
 
 
 def encode_to_cache(directory: Path, job: EncodingJob) -> EncodedData:
-    """The encoding in ``directory`` (named by its cache key), written first if absent, under a file lock."""
-    if not (directory / _META).is_file():
-        with file_lock(directory.with_name(directory.name + ".lock")):
-            if not (directory / _META).is_file():
-                _encode(directory, job)
-    return EncodedData.open(directory)
+    """The encoding in ``directory`` (named by its cache key), written first if it is absent or damaged (once,
+    under a file lock)."""
+    return load_or_build(directory, EncodedData.open, lambda target: _encode(target, job), "encoded data")
 
 
 def _encode(directory: Path, job: EncodingJob) -> None:

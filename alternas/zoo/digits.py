@@ -28,15 +28,14 @@ from diffusers.models.modeling_utils import ModelMixin
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from .._atomic import atomic_dir, discard
-from .._cache import cache_root, config_hash, file_lock
+from .._atomic import atomic_dir
+from .._cache import cache_root, config_hash, load_or_build
 from .._shipped import shipped_state, write_shipped_state
 from .._validation import validate_config
 from ..bundle import Conditioner, ModelBundle
 from ..data.digits import load_digits_tensors
 from ..evaluation.classifier import load_digits_classifier
 from ..evaluation.quality import ClassConsistency, FrechetDistance, QualityMetric
-from ..exceptions import BackboneError
 
 __all__ = [
     "DigitsLabelEncoder",
@@ -236,36 +235,23 @@ def digits_quality_metrics(resolution: int, names: Sequence[str]) -> list[Qualit
 def _cached_teacher(
     config: DigitsTeacherConfig, device: torch.device | str = "cpu"
 ) -> tuple[UNet2DConditionModel, DigitsLabelEncoder]:
-    """The teacher of ``config`` from the cache, pretraining it on ``device`` first if it is missing or
-    damaged (under a file lock, so that concurrent trials pretrain it once)."""
-    directory = digits_teacher_dir(config)
-    teacher = _load_cached_teacher(directory)
-    if teacher is not None:
-        return teacher
-    with file_lock(directory.with_name(directory.name + ".lock")):
-        teacher = _load_cached_teacher(directory)  # another process may have written it meanwhile
-        if teacher is None:
-            discard(directory)
-            logger.info("pretraining the built-in digits teacher (cached in %s)", directory)
-            pretrain_digits_teacher(config, directory, device)
-            teacher = _load_cached_teacher(directory)
-    if teacher is None:
-        raise BackboneError(f"the digits teacher just pretrained into `{directory}` does not load; see the warning above")
-    return teacher
+    """The teacher of ``config`` from the cache, pretrained on ``device`` first if it is missing or damaged."""
+
+    def pretrain(directory: Path) -> None:
+        logger.info("pretraining the built-in digits teacher (cached in %s)", directory)
+        pretrain_digits_teacher(config, directory, device)
+
+    return load_or_build(digits_teacher_dir(config), _load_cached_teacher, pretrain, "digits teacher")
 
 
-def _load_cached_teacher(directory: Path) -> tuple[UNet2DConditionModel, DigitsLabelEncoder] | None:
-    """The teacher cached in ``directory``; ``None`` when there is none, or it does not load (logged)."""
+def _load_cached_teacher(directory: Path) -> tuple[UNet2DConditionModel, DigitsLabelEncoder]:
+    """The teacher cached in ``directory`` (``teacher.json`` is written last: without it, there is none)."""
     if not (directory / "teacher.json").is_file():
-        return None
-    try:
-        return (
-            UNet2DConditionModel.from_pretrained(directory / "unet"),
-            DigitsLabelEncoder.from_pretrained(directory / "label_encoder"),
-        )
-    except (OSError, ValueError, RuntimeError) as error:  # diffusers' errors for missing or damaged files
-        logger.warning("the cached digits teacher in %s is damaged (%s); pretraining it again", directory, error)
-        return None
+        raise FileNotFoundError(directory / "teacher.json")
+    return (
+        UNet2DConditionModel.from_pretrained(directory / "unet"),
+        DigitsLabelEncoder.from_pretrained(directory / "label_encoder"),
+    )
 
 
 def _shipped_teacher(config: DigitsTeacherConfig) -> tuple[UNet2DConditionModel, DigitsLabelEncoder] | None:
