@@ -11,6 +11,7 @@ __all__ = [
     "QualityMetricName",
     "QUALITY_METRICS",
     "LOWER_IS_BETTER",
+    "TIMING_FIELDS",
     "lower_is_better",
     "metric_name",
     "quality_label",
@@ -25,6 +26,9 @@ QUALITY_METRICS: tuple[str, ...] = get_args(QualityMetricName)
 
 #: quality metrics where a lower value is better (every other one: higher is better)
 LOWER_IS_BETTER = frozenset({"fid"})
+
+#: :class:`TrialMetrics` fields measured with a clock: they differ between runs that are otherwise the same
+TIMING_FIELDS = frozenset({"latency_s", "teacher_latency_s", "speedup", "train_seconds"})
 
 _LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "SSIM", "clip": "CLIP score"}
 

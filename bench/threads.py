@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from alternas.api import train_alter
+from alternas.metrics import TIMING_FIELDS
 from alternas.recipe import load_recipe, resolve_trial
 
 from .output import emit_json
@@ -45,7 +46,7 @@ def bench_threads(repeats: int = 2, threads: int = 2, recipe_file: Path = QUICKS
             started = time.perf_counter()
             result = train_alter(config)
             seconds[count].append(time.perf_counter() - started)
-            metrics[count] = result.metrics.model_dump(exclude={"latency_s", "teacher_latency_s", "speedup", "train_seconds"})
+            metrics[count] = result.metrics.model_dump(exclude=set(TIMING_FIELDS))
     median = {count: statistics.median(values) for count, values in seconds.items()}
     speedup = median[1] / median[threads]
     return {

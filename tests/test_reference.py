@@ -16,14 +16,12 @@ from alternas._cache import cache_root
 from alternas.api import train_alter
 from alternas.config import RunConfig
 from alternas.evaluation import reference
-
-#: metrics.json fields that are wall-clock measurements, different in every run
-TIMINGS = {"latency_s", "teacher_latency_s", "speedup", "train_seconds"}
+from alternas.metrics import TIMING_FIELDS
 
 
 def _scores(run_dir: Path) -> dict[str, float]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {key: value for key, value in metrics.items() if key not in TIMINGS}
+    return {key: value for key, value in metrics.items() if key not in TIMING_FIELDS}
 
 
 def test_a_trial_scores_the_same_with_the_shared_teacher_reference_as_without(tiny_digits_run_config, tmp_path):
