@@ -16,7 +16,13 @@ from pydantic import BaseModel, ValidationError
 
 from .exceptions import CheckpointError
 
-__all__ = ["read_text", "read_json", "read_yaml", "read_model", "short"]
+__all__ = ["LOAD_ERRORS", "read_text", "read_json", "read_yaml", "read_model", "read_diffusers_config", "short"]
+
+#: what diffusers' ``from_pretrained`` (and the safetensors and torch readers under it) raise for a
+#: damaged, mistyped or incomplete model folder: callers turn them into one CheckpointError naming it
+LOAD_ERRORS: tuple[type[Exception], ...] = (
+    OSError, ValueError, TypeError, KeyError, AttributeError, RuntimeError, NotImplementedError
+)
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -91,6 +97,34 @@ def read_model(path: str | Path, model: type[_Model]) -> _Model:
         )
         more = f" (and {error.error_count() - 3} more)" if error.error_count() > 3 else ""
         raise CheckpointError(f"`{path}` is damaged: {problems}{more}") from error
+
+
+def read_diffusers_config(path: str | Path) -> dict[str, Any]:
+    """A diffusers ``config.json`` or ``model_index.json``, checked for the types diffusers relies on:
+    ``_class_name`` and ``_diffusers_version`` are strings, and in a ``model_index.json`` each component
+    (a list value, or an entry named after a subfolder with a ``config.json``) is a ``[library, class
+    name]`` pair of strings (or nulls); other entries are the pipeline's own settings.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, not a JSON object, or a field has the wrong type.
+    """
+    config = read_json(path)
+    for key in ("_class_name", "_diffusers_version"):
+        if key in config and not isinstance(config[key], str):
+            raise CheckpointError(f"`{path}` is damaged: `{key}` holds {_type_name(config[key])}, expected a string")
+    if Path(path).name == "model_index.json":
+        folders = {p.parent.name for p in Path(path).parent.glob("*/config.json")}
+        for name, entry in config.items():
+            if name.startswith("_") or not (isinstance(entry, list) or name in folders):
+                continue
+            if not (
+                isinstance(entry, list) and len(entry) == 2 and all(part is None or isinstance(part, str) for part in entry)
+            ):
+                raise CheckpointError(
+                    f"`{path}` is damaged: component `{name}` holds {_type_name(entry)}, expected a "
+                    "[library, class name] pair"
+                )
+    return config
 
 
 def _expect(path: str | Path, data: Any, expected: type) -> Any:

@@ -87,6 +87,23 @@ def test_a_search_runs_its_trials_on_both_nodes_of_a_token_cluster(tmp_path):
                    f"--temp-dir={temp_dir}")
         _ray_start(cluster_env, f"--address={address}")
 
+        # without --address, a search starts a local Ray of its own beside the running cluster (which
+        # `ray start` recorded in the Ray temp folder that RAY_TMPDIR names) and leaves the cluster alone
+        daemons = {pid: p.name() for pid, p in _marked(marker).items() if p.name() in ("gcs_server", "raylet")}
+        assert sorted(daemons.values()) == ["gcs_server", "raylet", "raylet"]
+        plain = tiny_recipe(tmp_path / "plain")
+        plain["search"].update(num_trials=2, max_concurrent_trials=2, cpus_per_trial=1)
+        plain_file = tmp_path / "plain.yaml"
+        plain_file.write_text(yaml.safe_dump(plain))
+        plain_env = {**cluster_env, "RAY_TMPDIR": temp_dir}
+        del plain_env["ALTERNAS_TEST_MARK"]
+        done = subprocess.run([str(BIN / "alternas"), "search", str(plain_file), "--no-report"], env=plain_env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert [r.status for r in SearchRunDir(plain["output_dir"]).records()] == ["finished", "finished"]
+        assert '"cluster": "local"' in SearchRunDir(plain["output_dir"]).search_file.read_text()
+        assert all(psutil.pid_exists(pid) for pid in daemons), "the running cluster was touched"
+
         # without the token settings: one clear message, none of Ray's per-retry warnings
         no_token = {k: v for k, v in cluster_env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
         done = subprocess.run(search, env=no_token, capture_output=True, text=True, timeout=300)

@@ -3,8 +3,11 @@ and export folders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from diffusers import (
     AutoencoderKL,
     DDIMScheduler,
@@ -336,6 +339,13 @@ def test_export_into_a_diffusers_pipeline_folder_and_generate(tmp_path):
     again = generate_images(loaded, [1, 2, 3], steps=5, guidance_scale=1.0, seed=3, batch_size=2)
     assert first.shape == (3, 3, 8, 8) and torch.equal(first, again)
     assert 0.0 <= float(first.min()) and float(first.max()) <= 1.0
+
+    for path in (tmp_path / "export").rglob("*"):  # portable: no path of the exporting machine
+        if path.is_file() and path.suffix in (".json", ".yaml", ".md", ".txt"):
+            text = path.read_text()
+            assert str(tmp_path.resolve()) not in text and str(Path.home()) not in text, path
+    index = yaml.safe_load((tmp_path / "export" / "model_index.json").read_text())
+    assert index["_name_or_path"] == "base"  # the base pipeline's folder name, not its path
 
     with pytest.raises(CheckpointError, match="already exists"):
         export_plan(plan, tmp_path / "finetuned", config, tmp_path / "export")

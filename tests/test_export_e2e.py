@@ -141,3 +141,40 @@ def test_export_reloads_in_a_fresh_process_and_matches_the_in_memory_routed_mode
 
     expected = in_memory_images(search_dir / "trials" / exported, noise)
     assert (fresh["images"] - expected).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda config: config.update(_class_name=3), "`_class_name` holds an integer, expected a string"),
+        (lambda config: config.update(in_channels="one"), "cannot load the fine-tuned backbone"),
+    ],
+)
+def test_a_mistyped_trial_backbone_config_is_named_on_export(search_dir, tmp_path, capsys, damage, message):
+    import json
+    import shutil
+
+    from .conftest import cli_output
+
+    run = tmp_path / "run"
+    shutil.copytree(search_dir, run)
+    config_file = run / "trials" / "static" / "backbone" / "config.json"
+    config = json.loads(config_file.read_text())
+    damage(config)
+    config_file.write_text(json.dumps(config))
+    code, out = cli_output(capsys, "export", str(run), "--trial", "static", "--out", str(tmp_path / "export"))
+    assert code == 2 and message in out and "Traceback" not in out, out
+    assert str(config_file.parent) in out
+    assert not (tmp_path / "export").exists()
+
+
+def test_an_export_holds_no_path_of_the_exporting_machine(search_dir, tmp_path):
+    out = tmp_path / "export"
+    export_experts(search_dir, out, trial_id="static")
+    for path in out.rglob("*"):
+        if path.is_file() and path.suffix in (".json", ".yaml", ".md", ".txt"):
+            text = path.read_text()
+            for local in (str(search_dir.resolve()), str(tmp_path.resolve()), str(os.path.expanduser("~"))):
+                assert local not in text, (path, local)
+    readme = (out / "README.md").read_text()
+    assert 'EXPORT = "path/to/this/folder"' in readme and "alternas.load_experts(EXPORT)" in readme

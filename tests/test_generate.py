@@ -115,6 +115,42 @@ def test_generate_rejects_bad_requests_with_exit_2(export_dir, tmp_path, capsys,
     assert code == 2 and message in out and "Traceback" not in out
 
 
+def test_generate_out_an_existing_file_that_is_no_png_exits_2(export_dir, tmp_path, capsys):
+    existing = tmp_path / "notes"
+    existing.write_text("keep me")
+    code, out = cli_output(capsys, "generate", str(export_dir), "-n", "4", "--out", str(existing))
+    assert code == 2 and "is an existing file" in out and "Traceback" not in out
+    assert existing.read_text() == "keep me"
+    code, out = cli_output(capsys, "generate", str(export_dir), "-n", "4", "--out", str(existing / "grid.png"))
+    assert code == 2 and "which is a file" in out
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda index: index.update(_class_name=3), "`_class_name` holds an integer, expected a string"),
+        (lambda index: index.update(unet=7), "component `unet` holds an integer"),
+        (lambda index: index.update({"scheduler": ["diffusers", 4]}), "component `scheduler`"),
+        (None, "holds a pipeline (label_encoder, scheduler, unet) but no `model_index.json`"),
+    ],
+)
+def test_a_damaged_model_index_is_named_with_exit_2(export_dir, tmp_path, capsys, damage, message):
+    import json
+    import shutil
+
+    damaged = tmp_path / "export"
+    shutil.copytree(export_dir, damaged)
+    index_file = damaged / "model_index.json"
+    if damage is None:
+        index_file.unlink()
+    else:
+        index = json.loads(index_file.read_text())
+        damage(index)
+        index_file.write_text(json.dumps(index))
+    code, out = cli_output(capsys, "generate", str(damaged), "-n", "2", "--out", str(tmp_path / "x.png"))
+    assert code == 2 and message in out and "Traceback" not in out, out
+
+
 def test_generate_on_a_folder_that_is_not_an_export_exits_2(tmp_path, capsys):
     code, out = cli_output(capsys, "generate", str(tmp_path))
     assert code == 2 and "is not an alternas export" in out

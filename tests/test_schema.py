@@ -43,7 +43,7 @@ def test_every_shipped_recipe_points_at_the_schema_and_validates(recipe_file):
     assert first_line == f"# yaml-language-server: $schema={SCHEMA_FILE.name}"
     data = yaml.safe_load(recipe_file.read_text())
     assert list(_validator(recipe_json_schema()).iter_errors(data)) == []
-    space = (recipe_file.parent / data["space"]).resolve()  # the space file, against the space's definition
+    space = (recipe_file.resolve().parent / data["space"]).resolve()  # the space file (next to a linked recipe's target)
     space_schema = {"$defs": recipe_json_schema()["$defs"], "$ref": "#/$defs/SearchSpace"}
     assert list(_validator(space_schema).iter_errors(yaml.safe_load(space.read_text()))) == []
 

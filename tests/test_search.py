@@ -144,19 +144,23 @@ def test_sigkill_of_the_driver_then_resume(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_an_error_leaves_no_ray(tmp_path):
-    """SIGINT, then SIGTERM of a resumed search: exit 130 with the resume command, trials left pending, no
-    Ray process. Then a resume that fails after Ray started (a damaged Ray state): exit 2, one message,
-    no Ray process."""
+    """SIGINT, then SIGTERM of a resumed search, each while every planned trial runs: exit 130 with the
+    resume command, trials left pending (not failed), no Ray process; a resume then finishes them. Then a
+    resume that fails after Ray started (a damaged Ray state): exit 2, one message, no Ray process."""
     data = tiny_recipe(tmp_path)
     data["train"].update(steps=200, hypernet_steps=100, checkpoint_every=20, log_every=5)
+    data["search"].update(num_trials=2, max_concurrent_trials=2)
     recipe_file = tmp_path / "recipe.yaml"
     recipe_file.write_text(yaml.safe_dump(data))
     layout = SearchRunDir(data["output_dir"])
 
+    def both_running():
+        return [r.status for r in layout.records()] == ["running", "running"]
+
     for stop, arguments in ((signal.SIGINT, ()), (signal.SIGTERM, ("--resume",))):
         process, marker = start_search(recipe_file, *arguments)
         with RayProcesses(process.pid) as ray_processes:
-            wait_for(lambda: any(r.status == "running" for r in layout.records()), 600, process)
+            wait_for(both_running, 600, process)
             process.send_signal(stop)
             out, err = process.communicate(timeout=300)
         assert process.returncode == 130, (stop, out + err)
@@ -165,7 +169,15 @@ def test_ctrl_c_stops_cleanly_and_an_error_leaves_no_ray(tmp_path):
         ray_processes.assert_all_gone()
         assert not marked_ray_processes(marker)
         assert json.loads(layout.search_file.read_text())["status"] == "interrupted"
-        assert {r.status for r in layout.records()} <= {"pending", "finished"}
+        assert [r.status for r in layout.records()] == ["pending", "pending"]
+
+    process, marker = start_search(recipe_file, "--resume")
+    with RayProcesses(process.pid) as ray_processes:
+        out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, out + err
+    assert [r.status for r in layout.records()] == ["finished", "finished"]
+    assert json.loads(layout.search_file.read_text())["status"] == "finished"
+    ray_processes.assert_all_gone()
 
     (layout.ray_dir / "tuner.pkl").write_bytes(b"damaged")
     process, marker = start_search(recipe_file, "--resume")
@@ -193,3 +205,40 @@ def test_an_existing_search_needs_resume_or_overwrite(tmp_path, monkeypatch, cap
     assert code == 2 and "pass --resume to continue it, or --overwrite" in output
     code, output = cli_output(capsys, "search", str(recipe_file), "--resume")
     assert code == 2 and "started from a different recipe" in output
+
+
+def test_a_tuner_that_fails_to_build_leaves_the_run_dir_as_it_was(tmp_path, monkeypatch, capsys):
+    """Any error between opening the run dir and the first trial (here the Tuner's construction, as with
+    Optuna 5.1's unpicklable NSGA-II sampler) puts the run dir back, so the same command simply reruns."""
+    from alternas.search import driver
+
+    def broken_tuner(recipe, layout):
+        (layout.ray_dir).mkdir(parents=True, exist_ok=True)
+        (layout.ray_dir / "tuner.pkl").write_bytes(b"")  # what Tune leaves when pickling fails half-way
+        raise TypeError("cannot pickle '_thread.lock' object")
+
+    monkeypatch.setattr(driver, "_tuner", broken_tuner)
+    data = tiny_recipe(tmp_path)
+    layout = SearchRunDir(data["output_dir"])
+    recipe_file = tmp_path / "recipe.yaml"
+    recipe_file.write_text(yaml.safe_dump(data))
+    for _ in range(2):  # a new run dir is removed, so the second try meets the same error, not "pass --resume"
+        code, output = cli_output(capsys, "search", str(recipe_file), "--no-report")
+        assert code == 1 and "unexpected TypeError: cannot pickle '_thread.lock' object" in output
+        assert "Traceback" not in output
+        log = output.split("The traceback is in ")[1].split()[0]
+        assert "Traceback" in open(log).read() and "broken_tuner" in open(log).read()
+        os.unlink(log)
+        assert not layout.root.exists()
+
+    layout.root.mkdir(parents=True)  # an interrupted search with no trial started: search.json restored
+    before = json.dumps({"name": "tiny", "recipe": str(recipe_file), "recipe_hash": "0", "sampler": "nsga2",
+                         "seed": 0, "quality_metric": "fid", "planned_trials": 4, "status": "interrupted"})
+    layout.search_file.write_text(before)
+    monkeypatch.setattr(driver, "config_hash", lambda data: "0")
+    code, output = cli_output(capsys, "search", str(recipe_file), "--resume", "--no-report")
+    assert code == 1 and "cannot pickle" in output
+    os.unlink(output.split("The traceback is in ")[1].split()[0])
+    assert json.loads(layout.search_file.read_text())["status"] == "interrupted"
+    assert json.loads(layout.search_file.read_text()).get("sessions", 0) == 0
+    assert not layout.ray_dir.exists()

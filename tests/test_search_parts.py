@@ -85,3 +85,47 @@ def test_display_draws_rows_progress_and_front(tmp_path):
         display.trial_started("cccc", config)
     lines = plain.file.getvalue()
     assert "trial cccc started: 2 learned, macs_share=0.6, 4 steps" in lines
+
+
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe", "grid"])
+def test_searcher_pickles_fresh_and_used_into_a_working_searcher(tmp_path, sampler):
+    """Ray Tune pickles the searcher into the Tuner and its search state: whatever Optuna's samplers hold
+    (Optuna 5.1's NSGA-II holds a thread lock), the searcher must round-trip and keep working."""
+    import ray.cloudpickle
+
+    data = tiny_recipe(tmp_path)
+    data["search"]["sampler"] = sampler
+    searcher = make_searcher(load_recipe(data))
+    fresh = ray.cloudpickle.loads(ray.cloudpickle.dumps(searcher))
+    assert fresh.suggest("first")[SEED_KEY] == 0
+
+    for i in range(3):
+        searcher.suggest(f"t{i}")
+    searcher.on_trial_complete("t0", {"fid": 1.0, "generation_macs": 1.0, "budget_constraint": 0.3})
+    used = ray.cloudpickle.loads(ray.cloudpickle.dumps(searcher))
+    assert [t.state.name for t in used.study.trials] == ["COMPLETE", "RUNNING", "RUNNING"]
+    assert used.study.trials[0].system_attrs["constraints:generation_macs_over_budget"] == 0.3
+    assert used.suggest("t3")[SEED_KEY] == 3  # numbering continues after the restored trials
+    used.on_trial_complete("t1", {"fid": 2.0, "generation_macs": 3.0, "budget_constraint": -0.1})  # a running one
+    assert [t.state.name for t in used.study.trials] == ["COMPLETE", "COMPLETE", "RUNNING", "RUNNING"]
+    assert [t.number for t in used.study.best_trials] == [1]
+
+    saved = tmp_path / "searcher-state.pkl"  # Tune's search-state file goes through save / restore
+    used.save(str(saved))
+    restored = make_searcher(load_recipe(data))
+    restored.restore(str(saved))
+    assert [t.state.name for t in restored.study.trials] == ["COMPLETE", "COMPLETE", "RUNNING", "RUNNING"]
+    assert restored.suggest("t4")[SEED_KEY] == 4
+
+
+def test_searcher_state_of_the_wrong_shape_is_refused(tmp_path):
+    import pickle
+
+    from alternas.exceptions import CheckpointError
+
+    searcher = make_searcher(load_recipe(tiny_recipe(tmp_path)))
+    for bad in ([1, 2], {"x": 1}, {**searcher.__getstate__(), "_version": 99}):
+        path = tmp_path / "state.pkl"
+        path.write_bytes(pickle.dumps(bad))
+        with pytest.raises(CheckpointError, match="state.pkl"):
+            searcher.restore(str(path))

@@ -14,25 +14,40 @@ import ray.cloudpickle
 from ray import tune
 
 from alternas.exceptions import CheckpointError
+from alternas.recipe import load_recipe
 from alternas.search import trainable
+from alternas.search.searcher import make_searcher
 from alternas.search.tune_state import check_tune_state
+
+from .conftest import tiny_recipe
 
 #: a time stamp in Tune's state file names
 STAMP = "2026-01-02_00-00-00"
-#: Tune's state files a resumed ``fit`` loads (by name pattern), written as Tune writes them
+#: Tune's state files a resumed ``fit`` loads (by name pattern), written as Tune writes them (the
+#: searcher's state is filled in by ``_loaded``: it needs a recipe)
 LOADED = {
-    "experiment_state-*.json": json.dumps({"trial_data": [], "runner_data": {}}).encode(),
-    "search_gen_state-*.json": ray.cloudpickle.dumps({"name:ConcurrencyLimiter": {}}),
-    "searcher-state-*.pkl": pickle.dumps({"_points_to_evaluate": []}),
+    "experiment_state-*.json": json.dumps(
+        {"trial_data": [[json.dumps({"trial_id": "a1b2"}), json.dumps({"num_failures": 0})]], "runner_data": {}}
+    ).encode(),
+    "search_gen_state-*.json": ray.cloudpickle.dumps(
+        {"counter": 1, "total_samples": 4, "finished": False, "experiment": None, "name:ConcurrencyLimiter": {}}
+    ),
+    "searcher-state-*.pkl": None,
 }
 #: and the Tuner, which ``Tuner.restore`` loads (and reports) itself
 STATE = {"tuner.pkl": b"not loaded here", **LOADED}
 
 
+def _loaded(pattern, tmp_path):
+    if pattern == "searcher-state-*.pkl":
+        return pickle.dumps(make_searcher(load_recipe(tiny_recipe(tmp_path))).__getstate__())
+    return STATE[pattern]
+
+
 def _write_state(ray_dir):
     ray_dir.mkdir()
-    for pattern, data in STATE.items():
-        (ray_dir / pattern.replace("*", STAMP)).write_bytes(data)
+    for pattern in STATE:
+        (ray_dir / pattern.replace("*", STAMP)).write_bytes(_loaded(pattern, ray_dir.parent))
 
 
 def _start_a_trial(trials_dir):
@@ -67,12 +82,38 @@ def test_a_damaged_state_file_is_named_with_what_survives(tmp_path, pattern, dam
     ray_dir = tmp_path / "ray"
     _write_state(ray_dir)
     path = ray_dir / pattern.replace("*", STAMP)
-    path.write_bytes(damage(LOADED[pattern]))
+    path.write_bytes(damage(_loaded(pattern, tmp_path)))
     with pytest.raises(CheckpointError) as error:
         check_tune_state(ray_dir, tmp_path / "trials")
     message = str(error.value)
     assert f"`{path}` is damaged" in message
     assert f"`{tmp_path / 'trials'}` are intact" in message and "--overwrite" in message
+
+
+@pytest.mark.parametrize(
+    "pattern, data",
+    [
+        ("search_gen_state-*.json", ray.cloudpickle.dumps([1, 2])),
+        ("search_gen_state-*.json", ray.cloudpickle.dumps({"x": 1})),
+        ("searcher-state-*.pkl", pickle.dumps([1, 2])),
+        ("searcher-state-*.pkl", pickle.dumps({"x": 1})),
+        ("experiment_state-*.json", b"[1, 2]"),
+        ("experiment_state-*.json", b'{"x": 1}'),
+        ("experiment_state-*.json", json.dumps({"trial_data": [], "runner_data": {}}).encode()),
+        ("experiment_state-*.json", json.dumps({"trial_data": [["{}"]], "runner_data": {}}).encode()),
+        ("experiment_state-*.json", json.dumps({"trial_data": [["{}", "{}"]], "runner_data": 3}).encode()),
+    ],
+)
+def test_a_state_file_of_the_wrong_shape_is_damaged(tmp_path, pattern, data):
+    """Loading is not enough: a valid pickle of another shape would half-restore Tune's search."""
+    ray_dir, trials_dir = tmp_path / "ray", tmp_path / "trials"
+    _write_state(ray_dir)
+    _start_a_trial(trials_dir)
+    path = ray_dir / pattern.replace("*", STAMP)
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError) as error:
+        check_tune_state(ray_dir, trials_dir)
+    assert f"`{path}` is damaged" in str(error.value)
 
 
 def test_unreadable_tune_checkpoint_metadata_falls_back_to_the_trial_folder(tmp_path, monkeypatch, caplog):

@@ -44,6 +44,7 @@ def generate(
 
     from ..exceptions import ConfigError
     from ..export import (
+        check_images_target,
         condition_kind,
         default_conditions,
         generate_images,
@@ -55,6 +56,7 @@ def generate(
 
     if label and prompt:
         raise ConfigError("pass either --label or --prompt, not both")
+    check_images_target(out)  # before minutes of sampling
     plan = read_expert_config(export_dir)
     pipeline = load_experts(export_dir, device=resolve_device(device))
     if not hasattr(pipeline, "components"):

@@ -10,7 +10,7 @@
   ``DiffusionPipeline.from_pretrained`` of an export, so diffusers can find them).
 """
 
-from .generate import condition_kind, default_conditions, generate_images, save_images
+from .generate import check_images_target, condition_kind, default_conditions, generate_images, save_images
 from .handmade import plan_from_masks
 from .loading import load_experts, read_expert_config
 from .modeling import (
@@ -47,4 +47,5 @@ __all__ = [
     "routed_class_for",
     "routed_from_plan",
     "save_images",
+    "check_images_target",
 ]

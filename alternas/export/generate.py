@@ -16,7 +16,7 @@ from .._atomic import atomic_path
 from ..exceptions import ConfigError
 from ..images import image_grid, save_image_grid
 
-__all__ = ["condition_kind", "default_conditions", "generate_images", "save_images"]
+__all__ = ["check_images_target", "condition_kind", "default_conditions", "generate_images", "save_images"]
 
 
 ConditionKind = Literal["class_labels", "prompt", "unconditional"]
@@ -128,6 +128,28 @@ def generate_images(
     return torch.cat(batches).clamp(0, 1)
 
 
+def check_images_target(out: str | Path) -> Path:
+    """``out`` as :func:`save_images` will use it: a grid file ending in ``.png``, or a folder.
+
+    Raises:
+        ConfigError: ``out`` names an existing file that is not a ``.png`` grid, or a folder named
+            ``*.png``, or lies under a file.
+    """
+    out = Path(out)
+    grid = out.suffix.lower() == ".png"
+    if grid and out.is_dir():
+        raise ConfigError(f"--out `{out}` is a folder; give a new file name ending in .png for a grid")
+    if not grid and out.exists() and not out.is_dir():
+        raise ConfigError(
+            f"--out `{out}` is an existing file; give a name ending in .png for a grid, or a folder for one PNG "
+            "per image"
+        )
+    blocking = next((parent for parent in out.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"--out `{out}` lies under `{blocking}`, which is a file; choose another path")
+    return out
+
+
 def save_images(
     images: torch.Tensor, conditions: Sequence[int | str | None], out: str | Path, scale: int = 1
 ) -> list[Path]:
@@ -140,7 +162,7 @@ def save_images(
         out: ``grid.png`` for one grid, any other path for a folder of ``0000-<condition>.png`` files.
         scale: integer nearest-neighbour upscaling (tiny digits are 8 px).
     """
-    out = Path(out)
+    out = check_images_target(out)
     if out.suffix.lower() == ".png":
         columns = int(np.ceil(np.sqrt(len(images))))
         return [save_image_grid(images, out, columns=columns, scale=scale)]

@@ -8,7 +8,7 @@ import torch
 from diffusers import DiffusionPipeline
 from torch import nn
 
-from .._readers import read_json
+from .._readers import LOAD_ERRORS, read_diffusers_config, short
 from ..exceptions import CheckpointError
 from ..plan import ExpertPlan
 from .modeling import routed_class_for
@@ -56,19 +56,27 @@ def load_experts(
     path = Path(path)
     plan = read_expert_config(path)
     index_file = path / "model_index.json"
+    folders = sorted(p.name for p in path.iterdir() if p.is_dir())
+    if index_file.is_file():
+        class_name = read_diffusers_config(index_file).get("_class_name")
+        pipeline_class = _PIPELINES.get(class_name, DiffusionPipeline)
+        for config_file in sorted(path.glob("*/config.json")):
+            read_diffusers_config(config_file)
+        model_class, subfolder = pipeline_class, {}
+    elif len(folders) == 1 and (path / folders[0] / "config.json").is_file():  # a bare routed backbone
+        read_diffusers_config(path / folders[0] / "config.json")
+        model_class, subfolder = routed_class_for(plan.backbone["class_name"]), {"subfolder": folders[0]}
+    elif folders:
+        raise CheckpointError(
+            f"export `{path}` is damaged: it holds a pipeline ({', '.join(folders)}) but no `model_index.json`; "
+            "export it again with `alternas export`"
+        )
+    else:
+        raise CheckpointError(f"export `{path}` is damaged: it has neither model_index.json nor a model folder")
     try:
-        if index_file.is_file():
-            class_name = read_json(index_file).get("_class_name")
-            pipeline_class = _PIPELINES.get(class_name, DiffusionPipeline)
-            model = pipeline_class.from_pretrained(path, torch_dtype=torch_dtype, local_files_only=True)
-        else:
-            component = next((p.parent.name for p in sorted(path.glob("*/config.json"))), None)
-            if component is None:
-                raise CheckpointError(f"export `{path}` has neither model_index.json nor a model folder")
-            routed_class = routed_class_for(plan.backbone["class_name"])
-            model = routed_class.from_pretrained(
-                path, subfolder=component, torch_dtype=torch_dtype, local_files_only=True
-            )
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot load the export `{path}`: {error}") from error
+        model = model_class.from_pretrained(path, torch_dtype=torch_dtype, local_files_only=True, **subfolder)
+    except LOAD_ERRORS as error:
+        raise CheckpointError(
+            f"cannot load the export `{path}` (damaged?): {type(error).__name__}: {short(error, 200)}"
+        ) from error
     return model.to(device) if device is not None else model

@@ -28,6 +28,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.models.modeling_utils import ModelMixin  # also how diffusers finds this module's load method
 from torch import nn
 
+from .._readers import LOAD_ERRORS, read_diffusers_config, short
 from ..backbones import adapter_for
 from ..exceptions import BackboneError, CheckpointError
 from ..gating import GateController
@@ -214,9 +215,13 @@ def routed_from_plan(
         torch_dtype: dtype to load the weights in (default: as stored).
     """
     routed_class = routed_class_for(plan.backbone["class_name"])
+    read_diffusers_config(Path(backbone) / "config.json")
     try:
         return routed_class.from_pretrained(
             backbone, torch_dtype=torch_dtype, local_files_only=True, **expert_config_from_plan(plan)
         )
-    except OSError as error:
-        raise CheckpointError(f"cannot load the fine-tuned backbone from `{backbone}`: {error}") from error
+    except LOAD_ERRORS as error:
+        raise CheckpointError(
+            f"cannot load the fine-tuned backbone from `{backbone}` (damaged?): {type(error).__name__}: "
+            f"{short(error, 200)}"
+        ) from error

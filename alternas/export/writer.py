@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ __all__ = ["EXPERT_CONFIG_FILE", "ExportResult", "export_experts", "export_plan"
 
 #: the expert config file of an export folder
 EXPERT_CONFIG_FILE = "experts.yaml"
+#: what the model card's code loads from: the user puts the export's path (or hub id) there
+_FOLDER_PLACEHOLDER = "path/to/this/folder"
 
 #: pipeline component holding each backbone class
 _COMPONENTS = {"UNet2DConditionModel": "unet", "UNet2DModel": "unet", "DiTTransformer2DModel": "transformer"}
@@ -58,7 +61,7 @@ _HEADER = """\
 #   macs              measured MACs of the routed model and of the dense backbone ({convention})
 #   metrics           quality, MACs and latency measured for the experts and the dense teacher
 #   provenance        where this model came from (run, trial, seed, versions)
-# Load the model with `alternas.load_experts("{folder}")`; see README.md.
+# Load the model with `alternas.load_experts("<this folder>")`; see README.md.
 """
 
 
@@ -102,10 +105,10 @@ def export_experts(
     plan = ExpertPlan.load(trial_dir / RUN_FILES["plan"])
     config = _read_config(trial_dir / RUN_FILES["config"])
     provenance = {
-        "exported_from": str(Path(run_dir).resolve()),
+        "exported_from": Path(run_dir).resolve().name,  # the run's name: no path of this machine
         "trial": chosen,
         "exported_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "model": config.model.model_dump(mode="json", exclude_defaults=True),
+        "model": portable(config.model.model_dump(mode="json", exclude_defaults=True)),
     }
     if comparison is not None:
         provenance["step_count_baseline"] = comparison
@@ -134,6 +137,9 @@ def export_plan(
     """
     out_dir = Path(out_dir)
     _check_export_target(out_dir, overwrite)
+    plan = plan.model_copy(
+        update={"backbone": portable(plan.backbone), "provenance": portable(plan.provenance)}
+    )
     class_name = plan.backbone["class_name"]
     component = config.model.subfolder or _COMPONENTS[class_name]
     routed = routed_from_plan(backbone_dir, plan)
@@ -144,12 +150,39 @@ def export_plan(
             pipeline.save_pretrained(staging, safe_serialization=True)
         else:
             routed.save_pretrained(staging / component, safe_serialization=True)
-        header = _HEADER.format(convention=plan.macs.convention, folder=out_dir.as_posix())
+        _portable_config_names(staging, config.model.backbone)
+        header = _HEADER.format(convention=plan.macs.convention)
         (staging / EXPERT_CONFIG_FILE).write_text(
             header + yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False, width=100)
         )
-        (staging / "README.md").write_text(_readme(plan, component, pipeline_name, routed, out_dir))
+        (staging / "README.md").write_text(_readme(plan, component, pipeline_name, routed))
     return ExportResult(out_dir, plan, component, pipeline_name, trial_id=None, reason="exported plan")
+
+
+def portable(value: Any) -> Any:
+    """``value`` (a string, or lists and dicts of them) with every local path cut to its last part, so
+    that an export shared elsewhere shows no folder of this machine; other strings (hub ids such as
+    ``stabilityai/stable-diffusion-2-1``, ``builtin:digits``) are kept."""
+    if isinstance(value, dict):
+        return {key: portable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable(item) for item in value]
+    if isinstance(value, str) and value and (Path(value).expanduser().is_absolute() or Path(value).exists()):
+        return Path(value).expanduser().name
+    return value
+
+
+def _portable_config_names(folder: Path, source: str) -> None:
+    """Replace the ``_name_or_path`` diffusers writes into each saved ``config.json`` / ``model_index.json``
+    (the folder the model was loaded from, often a path of this machine) with ``source``, made portable."""
+    for path in [*folder.glob("*.json"), *folder.glob("*/*.json")]:
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and "_name_or_path" in config:
+            config["_name_or_path"] = portable(source)
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def _check_export_target(out_dir: Path, overwrite: bool) -> None:
@@ -258,7 +291,7 @@ def _build_pipeline(
     return pipeline
 
 
-def _readme(plan: ExpertPlan, component: str, pipeline: str | None, routed: nn.Module, out_dir: Path) -> str:
+def _readme(plan: ExpertPlan, component: str, pipeline: str | None, routed: nn.Module) -> str:
     routed_class = type(routed).__name__
     experts = len(plan.experts)
     lines = [
@@ -274,7 +307,8 @@ def _readme(plan: ExpertPlan, component: str, pipeline: str | None, routed: nn.M
         "```python",
         "import alternas",
         "",
-        f'model = alternas.load_experts("{out_dir.as_posix()}")',
+        f'EXPORT = "{_FOLDER_PLACEHOLDER}"  # this folder: where you keep it',
+        "model = alternas.load_experts(EXPORT)",
     ]
     if pipeline == "AlternasDigitsPipeline":
         lines += ['images = model(class_labels=[0, 1, 2, 3], output_type="pil").images', "```"]
@@ -290,7 +324,7 @@ def _readme(plan: ExpertPlan, component: str, pipeline: str | None, routed: nn.M
     lines += [
         "",
         f"In plain diffusers code: `import alternas.export` and then "
-        f'`{routed_class}.from_pretrained("{out_dir.as_posix()}", subfolder="{component}")` is a drop-in '
+        f'`{routed_class}.from_pretrained(EXPORT, subfolder="{component}")` is a drop-in '
         f"`{component}` for `{_DROP_IN[plan.backbone['class_name']]}` and the like. The sampler's timesteps "
         f"route the experts, so use the scheduler and step count the routing was searched for "
         f"({plan.sampler.scheduler}, {plan.sampler.steps} steps); other step counts work but visit timesteps the search did not score.",

@@ -103,6 +103,7 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
     )
     try:
         ray.init(
+            address="local",  # always a new cluster of its own, even beside a running `ray start` one
             num_cpus=math.ceil(settings.cpus_per_trial * settings.max_concurrent_trials),
             num_gpus=None if settings.gpus_per_trial > 0 else 0,
             include_dashboard=False,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import shutil
 import signal
 import threading
@@ -106,20 +107,22 @@ def search(
         before = None if overwrite else SearchState.read(layout)
         state = _open_run_dir(layout, recipe, origin, resume, overwrite)
         results = None
-        connected = False
+        fitting = False
         try:
             check_tune_state(layout.ray_dir, layout.trials_dir)
             _prepare_backbone(recipe, console)
             ensure_baseline(recipe, layout, console)
             started = time.monotonic()
-            with ray_cluster(recipe.search, address) as cluster, _sigterm_as_interrupt():
-                connected = True
+            with ray_cluster(recipe.search, address) as cluster, _sigterm_as_interrupt(), _first_sigint() as sigint:
                 state.cluster = cluster
+                tuner = _tuner(recipe, layout)
+                fitting = True
                 with SearchDisplay(recipe, layout, console):
-                    results = _tuner(recipe, layout).fit()
+                    results = tuner.fit()
         finally:
-            if connected:
-                _close_run_dir(layout, recipe, state, results, time.monotonic() - started)
+            if fitting:
+                interrupted = sigint.is_set() or results is None
+                _close_run_dir(layout, recipe, state, results, interrupted, time.monotonic() - started)
             else:
                 _undo_open(layout, before)
     records = layout.records()
@@ -219,10 +222,15 @@ def _open_run_dir(layout: SearchRunDir, recipe: Recipe, origin: str, resume: boo
     return state
 
 
-def _close_run_dir(layout: SearchRunDir, recipe: Recipe, state: SearchState, results: Any, seconds: float) -> None:
-    """Record how the session ended: status, counts, front; trials left running become pending."""
+def _close_run_dir(
+    layout: SearchRunDir, recipe: Recipe, state: SearchState, results: Any, interrupted: bool, seconds: float
+) -> None:
+    """Record how the session ended: status, counts, front; trials left running become pending.
+
+    ``interrupted``: the session was stopped (Ctrl-C), so trials Tune stopped on the way out are not
+    finished, however Tune counts them."""
     planned = recipe.planned_trials()
-    ended = results is not None and results.num_terminated + results.num_errors >= planned
+    ended = not interrupted and results.num_terminated + results.num_errors >= planned
     limit = recipe.search.time_limit_s
     for record in layout.records():
         if record.status in ("running", "pending") and ended:
@@ -251,12 +259,18 @@ def _close_run_dir(layout: SearchRunDir, recipe: Recipe, state: SearchState, res
 
 
 def _undo_open(layout: SearchRunDir, before: SearchState | None) -> None:
-    """The backbone could not be prepared or Ray not started or joined, so nothing ran: put the run
-    directory back as it was (removed if this session created it), so it needs no --overwrite or --resume."""
+    """Nothing ran (the backbone could not be prepared, Ray not started or joined, or the Tuner not
+    built): put the run directory back as it was, so that the same command can simply be rerun.
+
+    A run directory this session created is removed. An earlier one gets its ``search.json`` back; if
+    none of its trials had started, the Tune state a failed Tuner may have begun to write goes too
+    (Tune starts such a search afresh anyway)."""
     if before is None:
         shutil.rmtree(layout.root, ignore_errors=True)
-    else:
-        before.write(layout)
+        return
+    before.write(layout)
+    if not any(layout.trials_dir.glob("*/trial.json")):
+        shutil.rmtree(layout.ray_dir, ignore_errors=True)
 
 
 def _prepare_backbone(recipe: Recipe, console: Console) -> None:
@@ -280,6 +294,41 @@ def _exclusive(layout: SearchRunDir) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _first_sigint() -> Iterator[threading.Event]:
+    """Handle Ctrl-C (SIGINT) during a search in the main thread, and yield an event that tells whether it came.
+
+    The first SIGINT sets the event and asks Tune to stop gracefully with SIGUSR1, which Tune handles
+    like its own Ctrl-C (it saves its state with the running trials still running, so a resume continues
+    them); Tune's own SIGINT handler is switched off (``TUNE_DISABLE_SIGINT_HANDLER``) because a stop
+    through it leaves no sign: Tune then counts the trials it stopped as terminated. Before Tune listens
+    for SIGUSR1 (while the Tuner is built), and on a second SIGINT, Ctrl-C raises KeyboardInterrupt."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if event.is_set() or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
+            raise KeyboardInterrupt
+        event.set()
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    previous = signal.signal(signal.SIGINT, interrupt)
+    previous_usr1 = signal.getsignal(signal.SIGUSR1)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGUSR1, previous_usr1 if previous_usr1 is not None else signal.SIG_DFL)
+        if previous_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
 
 
 @contextlib.contextmanager
