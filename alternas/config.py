@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metrics import QualityMetricName
+from .samplers import SAMPLERS
 
 __all__ = [
     "ModelConfig",
@@ -27,7 +28,6 @@ __all__ = [
     "BaselineConfig",
 ]
 
-SchedulerName = Literal["ddim", "dpm_solver", "euler", "ddpm"]
 Precision = Literal["fp32", "bf16", "fp16"]
 
 
@@ -299,7 +299,11 @@ class TrainConfig(_Section):
 class EvalConfig(_Section):
     """How experts and the dense teacher are sampled and scored."""
 
-    scheduler: SchedulerName = Field("ddim", description="diffusers sampler used for evaluation")
+    scheduler: str = Field(
+        "ddim",
+        description="sampler used for evaluation (see alternas.samplers)",
+        json_schema_extra=lambda schema: schema.update(enum=list(SAMPLERS)),
+    )
     steps: int = Field(20, ge=1, le=1000, description="sampler steps")
     num_samples: int = Field(500, ge=2, description="images generated per model for the metrics")
     batch_size: int = Field(250, ge=1, description="images per sampling batch")
@@ -323,6 +327,13 @@ class EvalConfig(_Section):
     def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
             raise ValueError(f"metrics must not repeat, got {value}")
+        return value
+
+    @field_validator("scheduler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler `{value}`; choose one of {', '.join(SAMPLERS)}")
         return value
 
 

@@ -205,6 +205,16 @@ class SearchRunDir:
                 records.append(self.read_record(trial_id))
             except CheckpointError as error:
                 unreadable.append(UnreadableTrial(trial_id, path, str(error)))
+        for folder in sorted(self.trials_dir.glob("*/")):  # results without a record: its trial.json is gone
+            results = [RUN_FILES[name] for name in ("plan", "metrics") if (folder / RUN_FILES[name]).is_file()]
+            if results and not (folder / "trial.json").exists():
+                unreadable.append(UnreadableTrial(
+                    folder.name,
+                    folder / "trial.json",
+                    f"`{folder / 'trial.json'}` (the trial's record) is missing, although {' and '.join(results)} "
+                    "are there; without it the trial cannot be reported or exported",
+                ))
+        unreadable.sort(key=lambda trial: trial.trial_id)
         return records, unreadable
 
     def records(self) -> list[TrialRecord]:

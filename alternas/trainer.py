@@ -39,7 +39,7 @@ from .optim import Optimiser, lr_factor
 from .plan import ExpertPlan
 from .routing import RoutingTable, manual_assignment
 from .runtime import compile_units, resolve_device
-from .schedulers import sampler_timesteps
+from .samplers import sampler_timesteps
 from .units import select_units
 
 __all__ = ["AlterTrainer", "TrainerCallback"]

@@ -32,7 +32,7 @@ def test_mo_asha_runs_its_own_recipe_and_the_ratio_compares_the_fronts(tmp_path,
     monkeypatch.setattr(bench.schedulers, "bench_search", fake_search)
     quickstart = ROOT / "recipes" / "quickstart.yaml"
     longer = tmp_path / "longer.yaml"
-    longer.write_text(quickstart.read_text().replace("../search_spaces/", f"{ROOT}/search_spaces/"))
+    longer.write_text(quickstart.read_text().replace("space: quickstart-space.yaml", f"space: {ROOT}/search_spaces/quickstart.yaml"))
     result = compare_schedulers(tmp_path, [3], 60.0, 4, quickstart, {"rungs": [0.5]}, longer)
     assert calls == [("fifo-3", "quickstart.yaml", "fifo", 60.0), ("mo_asha-3", "longer.yaml", "mo_asha", 60.0)]
     assert result["recipes"] == {"fifo": str(quickstart), "mo_asha": str(longer)}

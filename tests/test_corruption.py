@@ -331,3 +331,45 @@ def test_frontier_json_is_standard_json_and_report_md_escapes_the_name(finished_
     assert next(t for t in frontier["trials"] if t["trial_id"] == INTACT)["metrics"]["speedup"] is None
     heading = (run / "report.md").read_text().splitlines()[0]
     assert heading == "# alternas report: &lt;img src=x onerror=alert(1)&gt;"  # paths elsewhere are in code spans
+
+
+def test_damage_costs_only_what_the_file_held_and_is_named(finished_run, tmp_path, capsys):
+    """A damaged history.json costs the curves, not the trial; a deleted metrics.json leaves the trial
+    unscored with the reason; a deleted trial.json lists the trial with the reason; each file is named."""
+    run = _damaged_copy(finished_run, f"trials/{DAMAGED}/history.json", "garbled", tmp_path / "curves")
+    entry = build_report(run).entry(DAMAGED)
+    assert entry.status == "finished" and entry.role in ("front", "dominated") and entry.history == []
+    assert "history.json" in entry.damage and "curves are lost" in entry.damage
+    code, output = cli_output(capsys, "report", str(run))
+    assert code == 0 and "history.json" in output
+
+    run = tmp_path / "no-metrics"
+    shutil.copytree(finished_run, run)
+    (run / "trials" / DAMAGED / "metrics.json").unlink()
+    entry = build_report(run).entry(DAMAGED)
+    assert entry.role == "unscored" and "metrics.json` is missing" in entry.damage
+    code, output = cli_output(capsys, "report", str(run))
+    assert code == 0 and "metrics.json` is missing" in output
+
+    run = tmp_path / "no-record"
+    shutil.copytree(finished_run, run)
+    (run / "trials" / DAMAGED / "trial.json").unlink()
+    entry = build_report(run).entry(DAMAGED)
+    assert entry.status == "unreadable" and "trial.json` (the trial's record) is missing" in entry.error
+    code, output = cli_output(capsys, "report", str(run))
+    assert code == 0 and DAMAGED in output and "record) is missing" in output
+
+
+@pytest.mark.parametrize(("name", "damage", "message"), [
+    ("plan.yaml", lambda path: path.write_text("[1, 2]"), "` is damaged"),
+    ("metrics.json", lambda path: path.unlink(), "` is missing"),
+])
+def test_export_names_the_damaged_files_when_no_trial_can_win(finished_run, tmp_path, capsys, name, damage, message):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    for trial in (DAMAGED, INTACT):
+        damage(run / "trials" / trial / name)
+    code, output = cli_output(capsys, "export", str(run), "--out", str(tmp_path / "export"))
+    assert code == 2 and "Traceback" not in output
+    for trial in (DAMAGED, INTACT):
+        assert f"trial {trial}: `{run / 'trials' / trial / name}{message}" in output, output

@@ -1,7 +1,7 @@
 """Evaluation: sampling, quality metrics, similarity to the teacher, measured MACs and latency."""
 
 from ..routing import ExpertRouter
-from ..schedulers import SCHEDULERS, make_scheduler, sampler_timesteps
+from ..samplers import SAMPLERS, make_scheduler, sampler_timesteps
 from .evaluate import (
     evaluation_noise,
     generate_for_eval,
@@ -14,7 +14,7 @@ from .quality import ClassConsistency, FrechetDistance, QualityMetric
 from .sampling import Predictor, denoise, dense_predictor, generate, routed_predictor
 
 __all__ = [
-    "SCHEDULERS",
+    "SAMPLERS",
     "ClassConsistency",
     "ExpertRouter",
     "FrechetDistance",

@@ -12,7 +12,7 @@ import torch
 from ..bundle import ModelBundle
 from ..config import EvalConfig
 from ..macs import MacsConvention, count_macs
-from ..schedulers import make_scheduler
+from ..samplers import make_scheduler
 from .quality import QualityMetric
 from .sampling import Predictor, denoise, generate
 

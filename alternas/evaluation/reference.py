@@ -18,6 +18,7 @@ from .._atomic import atomic_path
 from .._cache import cache_root, config_hash, file_lock
 from ..bundle import ModelBundle
 from ..config import RunConfig
+from ..samplers import get_sampler
 from .evaluate import evaluation_noise, generate_for_eval, quality_scores
 from .prompts import evaluation_conditions
 from .quality import QualityMetric
@@ -76,6 +77,7 @@ def teacher_reference(
             "eval": eval_config.model_dump(
                 mode="json", exclude={"latency_repeats", "latency_batch_size", "batch_size"}
             ),
+            "sampler": {**get_sampler(eval_config.scheduler).settings},  # what the name means today
             "shape": list(inputs.noise.shape),
             "data": config.data.model_dump(mode="json"),  # FID's real images
             "conditions": config_hash([str(condition) for condition in inputs.conditions]),

@@ -11,7 +11,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from ..backbones.base import BackboneAdapter
 from ..gating import GateController
 from ..routing import ExpertRouter
-from ..schedulers import make_scheduler
+from ..samplers import make_scheduler
 
 __all__ = [
     "Predictor",
@@ -99,7 +99,7 @@ def generate(
 
     Args:
         predict: the model.
-        scheduler_name: key of :data:`~alternas.schedulers.SCHEDULERS`.
+        scheduler_name: key of :data:`~alternas.samplers.SAMPLERS`.
         train_scheduler_config: the training noise schedule.
         steps: sampler steps.
         noise (`torch.Tensor` of shape `(N, C, H, W)`): one noise tensor per image, on the model device.

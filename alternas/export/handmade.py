@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..backbones import adapter_for
-from ..schedulers import sampler_timesteps
+from ..samplers import sampler_timesteps
 from ..exceptions import BackboneError
 from ..macs import MacsConvention, profile_costs
 from ..plan import ExpertPlan
@@ -42,7 +42,7 @@ def plan_from_masks(
         keep (`torch.Tensor` of shape `(N_e, N_L)`): 0/1, which of ``units`` each expert runs.
         assignment (`torch.Tensor` of shape `(T,)`): expert of every training timestep.
         scheduler_config: the training noise schedule (a diffusers scheduler config dict).
-        scheduler: sampler name (see :data:`alternas.schedulers.SCHEDULERS`).
+        scheduler: sampler name (see :data:`alternas.samplers.SAMPLERS`).
         steps: sampler steps the plan's sampler routing and MACs are given for.
         units: names of the gated units (mask columns); ``None`` = every prunable unit, in order.
         condition_length: cross-attention tokens used when measuring MACs (text models).

@@ -223,7 +223,8 @@ def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | Non
     if trial_id is None:
         report = build_report(run_dir)
         if report.winner.trial_id is None:
-            raise CheckpointError(report.winner.message)
+            damaged = [f"trial {e.trial_id}: {e.damage}" for e in report.entries if e.damage]
+            raise CheckpointError("; ".join([report.winner.message, *damaged]))
         winner = report.winner.trial_id
         return layout.trial_dir(winner), winner, report.winner.message, report.baseline_comparison(winner)
     if not (layout.trial_dir(trial_id) / "trial.json").is_file():
@@ -253,7 +254,7 @@ def _build_pipeline(
     plan: ExpertPlan, routed: nn.Module, component: str, config: RunConfig
 ) -> DiffusionPipeline | None:
     """The pipeline to save around ``routed``, or ``None`` when the backbone did not come with one."""
-    from ..schedulers import make_scheduler
+    from ..samplers import make_scheduler
 
     if config.model.builtin_name == "digits":
         from ..sources import load_bundle

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ReportConfig
-from ..exceptions import ConfigError
+from ..exceptions import CheckpointError, ConfigError
 from ..metrics import QUALITY_METRICS, lower_is_better
 from ..pareto import trial_front
 from .baseline import Baseline, read_baseline
@@ -209,6 +209,11 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
         measured = sorted(
             {k for e in finished for k in QUALITY_METRICS if e.metrics.quality(k) is not None}
         )
+        if not measured and any(e.damage for e in finished):  # the metrics are lost, not unmeasured
+            raise CheckpointError(
+                f"`{run_dir}`: no finished trial has readable metrics"
+                + "".join(f"; trial {e.trial_id}: {e.damage}" for e in entries if e.damage)
+            )
         raise ConfigError(
             f"`report.quality_metric` is `{metric}`, but no trial measured it (measured: "
             f"{', '.join(measured) or 'none'}); set `report.quality_metric` to one of those"

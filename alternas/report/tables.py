@@ -175,17 +175,17 @@ def routing_text(entry: TrialEntry) -> str:
 
 
 def problems_table(report: Report) -> Table:
-    """Trials that failed or have not finished."""
+    """Trials that failed or have not finished, and any trial with a damaged or missing file."""
     header = ["trial", "status", "params", "error"]
     rows = [
         [
             e.trial_id,
-            e.status,
+            e.status if e.role in ("failed", "unfinished") else f"{e.status} ({e.role})",
             _params(e),
-            (e.error or "-").strip().splitlines()[-1] if e.error else "-",
+            (e.error or e.damage or "-").strip().splitlines()[-1],
         ]
         for e in report.entries
-        if e.role in ("failed", "unfinished")
+        if e.role in ("failed", "unfinished") or e.damage
     ]
     return header, rows
 

@@ -60,6 +60,9 @@ class TrialEntry:
         beyond_baseline: whether no point of the dense step-count baseline dominates the trial
             (``None``: not compared: no baseline, or the trial or the baseline lacks the quality metric).
         dominated_by: the cheapest dense step count whose baseline point dominates the trial.
+        damage: what is damaged or missing in the trial's folder, when anything is (the file named):
+            a finished trial whose plan or config is lost counts as failed, one whose ``history.json``
+            is lost keeps its place (only the curves are gone), one without ``metrics.json`` is unscored.
     """
 
     trial_id: str
@@ -80,6 +83,7 @@ class TrialEntry:
     on_latency_front: bool = False
     beyond_baseline: bool | None = None
     dominated_by: int | None = None
+    damage: str | None = None
 
     @property
     def scored(self) -> bool:
@@ -158,7 +162,7 @@ def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
         )
     records, unreadable = layout.scan()
     entries = [_entry(layout, record) for record in records] + [
-        TrialEntry(trial_id=u.trial_id, status=UNREADABLE, directory=u.path.parent, error=u.reason)
+        TrialEntry(trial_id=u.trial_id, status=UNREADABLE, directory=u.path.parent, error=u.reason, damage=u.reason)
         for u in unreadable
     ]
     entries.sort(key=lambda entry: entry.trial_id)
@@ -167,9 +171,10 @@ def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
         for entry in entries:
             counts[entry.status] += 1
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no trial records"
+        damaged = "".join(f"; trial {e.trial_id}: {e.damage}" for e in entries if e.damage)
         raise CheckpointError(
             f"`{layout.root}` has no finished trial ({summary}); nothing to report or export. "
-            "Resume the search (`alternas search` on the same recipe) or wait for a trial to finish."
+            f"Resume the search (`alternas search` on the same recipe) or wait for a trial to finish{damaged}"
         )
     for entry in entries:
         entry.quality = _number(entry.metrics.quality(quality_metric))
@@ -215,12 +220,18 @@ def _entry(layout: SearchRunDir, record: TrialRecord) -> TrialEntry:
     )
     try:
         entry.history = _read_history(directory / RUN_FILES["history"])
+    except CheckpointError as error:  # only the training curves are lost
+        entry.damage = f"{error} (the training curves are lost; the trial's results are not)"
+    try:
         entry.config = _read_config(directory / RUN_FILES["config"])
         if record.status == "finished":
             entry.plan = ExpertPlan.load(directory / RUN_FILES["plan"])
     except CheckpointError as error:  # a finished trial whose files are gone or damaged
         if record.status == "finished":
-            entry.status, entry.error, entry.plan = "failed", str(error), None
+            entry.status, entry.error, entry.plan, entry.damage = "failed", str(error), None, str(error)
+    metrics_file = directory / RUN_FILES["metrics"]
+    if entry.status == "finished" and not metrics_file.is_file():
+        entry.damage = f"`{metrics_file}` is missing: the trial's quality and MACs are unknown"
     entry.macs = _number(entry.metrics.generation_macs)
     entry.latency_s = _number(entry.metrics.latency_s)
     return entry

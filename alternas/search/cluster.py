@@ -11,6 +11,8 @@ process (:mod:`alternas.search._watchdog`) kills whatever is left of that cluste
 gone, so no Ray process survives alternas, however it exits (``kill -9`` included).
 
 Existing cluster: ``--address`` (or ``RAY_ADDRESS``) joins it and alternas only disconnects at the end.
+A Python caller that initialized Ray itself (``ray.init`` before ``alternas.search``) keeps it: the
+search runs on it and leaves it as it was.
 A cluster started with token authentication (``ray start`` enables it by default) needs, on the machine
 running ``alternas search``, ``RAY_AUTH_MODE=token`` and the cluster's token: ``RAY_AUTH_TOKEN=<token>``,
 ``RAY_AUTH_TOKEN_PATH=<file>``, or the file ``~/.ray/auth_token`` (``ray get-auth-token`` prints it on
@@ -71,10 +73,20 @@ def ray_cluster(settings: SearchSettings, address: str | None = None) -> Iterato
             ``RAY_ADDRESS`` when set, else starts a local cluster.
 
     Yields:
-        ``"local"`` or the joined address.
+        ``"local"``, the joined address, or ``"current"`` when this process had already initialized Ray
+        itself (``ray.init`` in a Python user's code): then that Ray is used and left running.
     """
     for key, value in _RAY_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
+    if ray.is_initialized():  # a Python caller's own ray.init: search on that Ray and leave it running
+        if address:
+            raise ConfigError(
+                f"Ray is already initialized in this process, so the search cannot join `{address}`; drop the "
+                "address to search on the Ray this process uses, or call ray.shutdown() first"
+            )
+        _silence_tune()
+        yield "current"
+        return
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
     address = address or os.environ.get("RAY_ADDRESS")
     if address:

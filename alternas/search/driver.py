@@ -145,8 +145,8 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
             )
         except Exception as error:  # Ray raises many types for a damaged experiment folder
             raise CheckpointError(
-                f"cannot restore the search state in `{layout.ray_dir}`: {type(error).__name__}: {short(error, 120)}. "
-                f"{what_survives(layout.trials_dir)}"
+                f"cannot restore the search state from `{layout.ray_dir / 'tuner.pkl'}` (damaged?): "
+                f"{type(error).__name__}: {short(error, 120)}. {what_survives(layout.trials_dir)}"
             ) from error
     return tune.Tuner(
         trainable,

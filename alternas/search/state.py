@@ -35,7 +35,9 @@ class SearchState(BaseModel):
     failed_trials: int = 0
     stopped_trials: int = Field(0, description="trials the successive-halving scheduler ended at a rung")
     front: list[str] = Field(default_factory=list, description="trial ids on the Pareto front, by MACs")
-    cluster: str = Field("local", description="`local` or the address of the Ray cluster joined")
+    cluster: str = Field(
+        "local", description="`local`, the address of the Ray cluster joined, or `current` (the caller's own Ray)"
+    )
     sessions: int = Field(0, description="how many times the search was started or resumed")
     created_at: float = Field(default_factory=time.time, description="UNIX time")
     updated_at: float = Field(default_factory=time.time, description="UNIX time")
