@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metrics import QualityMetricName
-from .samplers import SAMPLERS
+from .samplers import SAMPLERS, distinct_samplers
 
 __all__ = [
     "ModelConfig",
@@ -382,6 +382,29 @@ class BaselineConfig(_Section):
     reference_steps: int | None = Field(
         None, ge=1, le=1000, description="also measure the dense teacher at this many steps (e.g. the paper's 50)"
     )
+    samplers: list[str] | None = Field(
+        None,
+        description="samplers the dense teacher is measured with; None = every sampler alternas offers (the best "
+        "a user gets for free), e.g. [ddim] for a deployment that cannot change its scheduler",
+    )
+
+    @field_validator("samplers")
+    @classmethod
+    def _check_samplers(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        unknown = [name for name in value if name not in SAMPLERS]
+        if unknown or not value or len(set(value)) != len(value):
+            raise ValueError(
+                f"samplers must be distinct names of {', '.join(SAMPLERS)}, at least one; got {value}"
+            )
+        return value
+
+    def baseline_samplers(self, recipe_sampler: str) -> list[str]:
+        """The samplers to measure: ``samplers``, else every distinct offered one; the recipe's own
+        (``eval.scheduler``) always first."""
+        names = self.samplers if self.samplers is not None else distinct_samplers()
+        return [recipe_sampler, *(name for name in names if name != recipe_sampler)]
 
     @field_validator("steps")
     @classmethod

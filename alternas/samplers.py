@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-__all__ = ["SAMPLERS", "Sampler", "get_sampler", "make_scheduler", "register_sampler", "sampler_timesteps"]
+__all__ = [
+    "SAMPLERS",
+    "Sampler",
+    "distinct_samplers",
+    "get_sampler",
+    "make_scheduler",
+    "register_sampler",
+    "sampler_timesteps",
+]
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,19 @@ def get_sampler(name: str) -> Sampler:
     if name not in SAMPLERS:
         raise KeyError(f"unknown sampler `{name}`; choose one of {', '.join(SAMPLERS)}")
     return SAMPLERS[name]
+
+
+def distinct_samplers(exclude: tuple[str, ...] = ("ddpm",)) -> list[str]:
+    """Registered sampler names, each scheduler-and-settings pair once (an alias gives way to the name
+    registered first), without ``exclude`` (by default ``ddpm``: ancestral sampling needs hundreds of
+    steps, so it never serves a few-step baseline)."""
+    seen, names = set(), []
+    for name, sampler in SAMPLERS.items():
+        key = (sampler.scheduler_class, tuple(sorted(sampler.settings.items())))
+        if name not in exclude and key not in seen:
+            seen.add(key)
+            names.append(name)
+    return names
 
 
 def make_scheduler(name: str, train_scheduler_config: Mapping[str, Any]) -> SchedulerMixin:

@@ -18,7 +18,7 @@ from typing import Any
 
 from alternas.evaluation.baseline import measure_baseline
 from alternas.recipe import load_recipe, resolve_trial
-from alternas.samplers import SAMPLERS
+from alternas.samplers import distinct_samplers
 
 from .output import emit_json
 from .search import QUICKSTART
@@ -27,17 +27,6 @@ __all__ = ["bench_samplers"]
 
 #: the reference every sampler is judged against
 REFERENCE = ("ddim", 50)
-
-
-def _distinct_samplers() -> list[str]:
-    """Every registered sampler but ``ddpm`` and aliases (same scheduler and settings as an earlier one)."""
-    seen, names = set(), []
-    for name, sampler in SAMPLERS.items():
-        key = (sampler.scheduler_class, tuple(sorted(sampler.settings.items())))
-        if name != "ddpm" and key not in seen:
-            seen.add(key)
-            names.append(name)
-    return names
 
 
 def bench_samplers(
@@ -51,7 +40,7 @@ def bench_samplers(
     """
     recipe = load_recipe(recipe_file)
     run = resolve_trial(recipe, recipe.search.initial_points[0], seed=recipe.search.seed).run
-    names = samplers or _distinct_samplers()
+    names = samplers or distinct_samplers()
 
     def fids(sampler: str, counts: list[int]) -> dict[int, float]:
         config = run.model_copy(

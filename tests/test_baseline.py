@@ -12,6 +12,7 @@ import pytest
 from alternas._cache import cache_root
 from alternas.api import train_alter
 from alternas.config import BaselineConfig, RunConfig
+from alternas.exceptions import ConfigError
 from alternas.evaluation.baseline import BaselinePoint, measure_baseline
 from alternas.recipe import load_recipe
 from alternas.report import build_report, write_report
@@ -88,10 +89,10 @@ def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_th
     report = write_report(layout.root)
     labels = {e.trial_id: report.baseline_label(e) for e in report.entries}
     assert labels == {
-        "a": "dominated by dense @ 10 steps: FID 9.5 at 1.00x MACs",
+        "a": "dominated by dense ddim @ 10 steps: FID 9.5 at 1.00x MACs",
         "b": "beyond",
         "c": "beyond",  # cheaper than every dense point
-        "d": "dominated by dense @ 5 steps: FID 12 at 0.50x MACs",
+        "d": "dominated by dense ddim @ 5 steps: FID 12 at 0.50x MACs",
         "e": "beyond",
         "f": "-",
         "g": "-",
@@ -100,7 +101,8 @@ def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_th
     assert "beyond the dense step-count baseline" in report.winner.message
 
     frontier = json.loads((layout.root / "frontier.json").read_text())
-    assert frontier["baseline"]["front_steps"] == [2, 5, 10]
+    assert frontier["baseline"]["front"] == ["dense ddim @ 2 steps", "dense ddim @ 5 steps", "dense ddim @ 10 steps"]
+    assert frontier["baseline"]["samplers"] == ["ddim"] and frontier["baseline"]["points"][1]["sampler"] == "ddim"
     assert [p["macs_share"] for p in frontier["baseline"]["points"]] == [0.2, 0.5, 1.0]
     trials = {t["trial_id"]: t for t in frontier["trials"]}
     assert trials["d"]["baseline"] == labels["d"] and trials["d"]["dominated_by_dense_steps"] == 5
@@ -108,7 +110,7 @@ def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_th
     markdown = (layout.root / "report.md").read_text()
     assert "## Dense step-count baseline" in markdown and "4 of 5 scored trials do" not in markdown
     assert "3 of 5 scored trials do" in markdown
-    assert "| 5 | 12 | 39.8 MMACs | 0.5 | 1 | yes | yes | d |" in markdown
+    assert "| ddim | 5 | 12 | 39.8 MMACs | 0.5 | 1 | yes | yes | d |" in markdown
     assert "| d | dominated |" in markdown and labels["d"] in markdown
     assert "dense step-count baseline" in (layout.root / "report.html").read_text()
 
@@ -121,7 +123,7 @@ def test_when_no_trial_beats_the_baseline_the_winner_names_the_dense_step_count(
     winner = report.winner
     assert (winner.trial_id, winner.qualified, winner.dense_steps) == ("b", False, 5)
     assert winner.message.startswith(
-        "No trial beats the dense step-count baseline: run the dense model at 5 steps instead "
+        "No trial beats the dense step-count baseline: run the dense model with ddim at 5 steps instead "
         "(FID 9 at 0.50x MACs), which is at least as good as the rule's pick trial b (fid 11"
     )
     frontier = json.loads((layout.root / "frontier.json").read_text())
@@ -161,8 +163,14 @@ def test_a_search_measures_its_baseline_once(tmp_path, monkeypatch):
     layout = SearchRunDir(recipe.output_dir)
     layout.root.mkdir(parents=True)
     baseline = search_baseline.ensure_baseline(recipe, layout, Console(quiet=True))
-    assert [p.steps for p in baseline.points] == [1, 2, 3, 4] and baseline.reference_steps == 4
+    assert baseline.samplers == ["ddim", "ddim_trailing", "dpmpp_2m", "unipc", "euler"]  # every offered one
+    assert [(p.sampler, p.steps) for p in baseline.points][:5] == [("ddim", s) for s in (1, 2, 3, 4)] + [
+        ("ddim_trailing", 1)
+    ]
+    assert len(baseline.points) == 20 and baseline.reference_steps == 4 and not baseline.samplers_restricted
     assert read_baseline(layout.root) == baseline
+    dense = {(p.sampler, p.steps): p.quality["fid"] for p in baseline.points}
+    assert dense[("dpmpp_2m", 4)] != dense[("ddim", 4)]  # each sampler really sampled
 
     def measure_again(*args):
         raise AssertionError("measured twice")
@@ -192,9 +200,9 @@ def test_the_live_table_says_whether_a_finished_trial_is_beyond_the_baseline(tmp
         display.trial_finished("poor")
         rendered = Console(file=io.StringIO(), width=200, record=True)
         rendered.print(display.render())
-    assert "beyond the baseline: no (dense @ 4 steps)" in plain.file.getvalue()
+    assert "beyond the baseline: no (dense ddim @ 4 steps)" in plain.file.getvalue()
     rows = {line.split()[0]: line for line in rendered.export_text().splitlines() if line.split()}
-    assert rows["good"].rstrip().endswith("yes") and rows["poor"].rstrip().endswith("no (dense @ 4 steps)")
+    assert rows["good"].rstrip().endswith("yes") and rows["poor"].rstrip().endswith("no (dense ddim @ 4 steps)")
 
 
 def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, tiny_digits_run_config):
@@ -220,8 +228,8 @@ def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, t
     provenance = yaml.safe_load((tmp_path / "export" / "experts.yaml").read_text())["provenance"]
     record = provenance["step_count_baseline"]
     assert record["beyond"] is False and record["dense_steps_instead"] == 2
-    assert record["dominated_by"] == {"steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense, "macs_share": 0.5}
-    assert record["label"] == "dominated by dense @ 2 steps: FID 0 at 0.50x MACs"
+    assert record["dominated_by"] == {"sampler": "ddim", "steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense, "macs_share": 0.5}
+    assert record["label"] == "dominated by dense ddim @ 2 steps: FID 0 at 0.50x MACs"
 
 
 @pytest.mark.parametrize(("dense_share", "beyond"), [(0.5410, False), (0.5470, True)])
@@ -233,5 +241,21 @@ def test_a_dense_point_within_one_percent_more_macs_counts_as_no_more_expensive(
     report = write_report(layout.root)
     (b,) = [e for e in report.entries if e.trial_id == "b"]
     assert b.beyond_baseline is beyond
-    assert b.dominated_by == (None if beyond else 6)
+    assert (b.dominated_by.steps if b.dominated_by else None) == (None if beyond else 6)
     assert "up to 1% more counts as equal" in (layout.root / "report.md").read_text()
+
+
+def test_a_recipe_may_restrict_the_baseline_to_its_own_samplers(tmp_path):
+    """A deployment that cannot change its scheduler compares with the dense model under those samplers only,
+    and the report says so."""
+    from rich.console import Console
+
+    data = tiny_recipe(tmp_path)
+    data["report"] = {"baseline": {"steps": [2, 4], "samplers": ["ddim"]}}
+    recipe = load_recipe(data)
+    layout = SearchRunDir(recipe.output_dir)
+    layout.root.mkdir(parents=True)
+    baseline = search_baseline.ensure_baseline(recipe, layout, Console(quiet=True))
+    assert baseline.samplers == ["ddim"] and baseline.samplers_restricted and len(baseline.points) == 2
+    with pytest.raises(ConfigError, match="samplers must be distinct names of ddim"):
+        load_recipe({**data, "report": {"baseline": {"samplers": ["dpm"]}}})

@@ -222,7 +222,7 @@ def test_wrong_types_in_a_run_dir_mark_the_trial_not_the_run(finished_run, tmp_p
         (run / relative).write_text(content)
     report = build_report(run)
     assert report.winner.trial_id is not None
-    text = " ".join(str(e.error) for e in report.entries) + " ".join(value for _, value in report.protocol)
+    text = " ".join(f"{e.error} {e.damage}" for e in report.entries) + " ".join(value for _, value in report.protocol)
     assert message in text
 
 

@@ -1,4 +1,5 @@
-"""Measure the step-count baseline: the dense teacher at several sampler step counts, scored as trials are.
+"""Measure the step-count baseline: the dense teacher at several sampler step counts (with one sampler),
+scored as trials are.
 
 Each rung is evaluated through the same code as a trial's teacher (:func:`evaluation_inputs`,
 :func:`teacher_reference`, :func:`measure_step_macs`), with the run config's evaluation noise, sampler,
@@ -25,10 +26,11 @@ from .sampling import dense_predictor
 __all__ = ["BaselinePoint", "measure_baseline"]
 
 class BaselinePoint(BaseModel):
-    """The dense teacher at one sampler step count."""
+    """The dense teacher with one sampler at one step count."""
 
     model_config = ConfigDict(extra="forbid")
 
+    sampler: str | None = Field(None, description="sampler name (None in files of format 1: the baseline's `scheduler`)")
     steps: int = Field(description="sampler steps")
     quality: dict[str, float] = Field(description="quality metrics of `eval.metrics` (PSNR/SSIM excluded)")
     macs_per_step: float = Field(description="MACs of one sampler step for one sample, without guidance")
@@ -89,6 +91,7 @@ def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
     )
     return [
         BaselinePoint(
+            sampler=config.eval.scheduler,
             steps=count,
             quality=quality,
             macs_per_step=sum(step_macs) / len(step_macs),

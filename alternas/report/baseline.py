@@ -1,9 +1,10 @@
 """The step-count baseline front of a search (``baseline.json``): the dense teacher at a ladder of
-sampler step counts, and where a trial stands against it.
+sampler step counts under every offered sampler (or those the recipe names), and where a trial stands
+against it: the best a user gets for free, at each MACs.
 
 A trial lies *beyond* the baseline when no dense point costs no more total generation MACs (up to
 :data:`EQUAL_MACS`) and is at least as good (strictly better in one of the two); otherwise the cheapest
-dense point that dominates it is named, e.g. ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``.
+dense point that dominates it is named, e.g. ``"dominated by dense unipc @ 4 steps: FID 14.1 at 0.50x MACs"``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._atomic import atomic_write_text
 from .._readers import read_model
@@ -34,23 +35,39 @@ BASELINE_FILE = "baseline.json"
 
 
 class Baseline(BaseModel):
-    """The dense teacher at several sampler step counts, measured once per search.
+    """The dense teacher at several sampler step counts under one or more samplers, measured once per search.
 
-    ``points`` are ascending in steps; MACs shares are relative to the dense teacher at
-    ``reference_steps``, the largest step count the trials use.
+    ``points`` are ascending in steps for each sampler, the recipe's sampler first; MACs shares are
+    relative to the dense teacher with the recipe's sampler at ``reference_steps``, the largest step count
+    the trials use.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    format_version: int = Field(1, description="version of this file's layout")
+    format_version: int = Field(2, description="version of this file's layout (2: points name their sampler)")
     key: str = Field(description="hash of everything the numbers depend on (model, data, eval, convention)")
-    scheduler: str = Field(description="sampler name")
+    scheduler: str = Field(description="the recipe's sampler (the trials'); MACs shares are of it at `reference_steps`")
+    samplers_restricted: bool = Field(
+        False, description="whether the recipe restricted the samplers (`report.baseline.samplers`)"
+    )
     guidance_scale: float = Field(description="classifier-free guidance scale")
     num_samples: int = Field(description="images generated per point for the quality metrics")
     convention: str = Field(description="MACs counting convention")
     reference_steps: int = Field(description="the largest sampler step count the trials use")
     seconds: float = Field(0.0, description="wall time of the measurement, seconds")
     points: list[BaselinePoint]
+
+    @model_validator(mode="after")
+    def _name_samplers(self) -> Baseline:
+        """Points of a format-1 file were all measured with the recipe's sampler."""
+        for point in self.points:
+            point.sampler = point.sampler or self.scheduler
+        return self
+
+    @property
+    def samplers(self) -> list[str]:
+        """The samplers measured, the recipe's first."""
+        return list(dict.fromkeys(p.sampler for p in self.points))
 
     def quality(self, point: BaselinePoint, metric: str) -> float | None:
         """``point``'s value of ``metric`` (``None``: not measured, e.g. PSNR/SSIM, which need a reference)."""
@@ -62,7 +79,8 @@ class Baseline(BaseModel):
 
     def share(self, macs: float) -> float | None:
         """``macs`` as a share of the dense teacher's generation MACs at :attr:`reference_steps`."""
-        reference = next((p for p in self.points if p.steps == self.reference_steps), None)
+        at_reference = [p for p in self.points if p.steps == self.reference_steps]
+        reference = next((p for p in at_reference if p.sampler == self.scheduler), next(iter(at_reference), None))
         return None if reference is None else macs / reference.generation_macs
 
     def front(self, metric: str, lower_is_better: bool, cost: str = "generation_macs") -> list[BaselinePoint]:
@@ -83,7 +101,8 @@ class Baseline(BaseModel):
             dense_macs = min(p.generation_macs, macs) if equal else p.generation_macs
             if dominates(dense_macs, self.quality(p, metric), macs, quality, lower_is_better):
                 dominating.append(p)
-        return min(dominating, key=lambda p: (p.generation_macs, p.steps), default=None)
+        sign = 1 if lower_is_better else -1
+        return min(dominating, key=lambda p: (p.generation_macs, p.steps, sign * self.quality(p, metric)), default=None)
 
     def summary(self, point: BaselinePoint, metric: str) -> str:
         """``"FID 14.1 at 0.50x MACs"`` (the share is of the dense teacher at :attr:`reference_steps`)."""
@@ -91,9 +110,31 @@ class Baseline(BaseModel):
         share_text = "" if share is None else f" at {share:.2f}x MACs"
         return f"{metric_name(metric)} {self.quality(point, metric):.4g}{share_text}"
 
+    def label(self, point: BaselinePoint) -> str:
+        """``"dense unipc @ 4 steps"``."""
+        return f"dense {point.sampler} @ {point.steps} steps"
+
     def describe(self, point: BaselinePoint, metric: str) -> str:
-        """``"dense @ 10 steps: FID 14.1 at 0.50x MACs"``."""
-        return f"dense @ {point.steps} steps: {self.summary(point, metric)}"
+        """``"dense unipc @ 4 steps: FID 14.1 at 0.50x MACs"``."""
+        return f"{self.label(point)}: {self.summary(point, metric)}"
+
+    def best_per_sampler(self, metric: str, lower_is_better: bool) -> str | None:
+        """The sampler whose dense points are best on average rank across the step counts all samplers share
+        (``None`` with a single sampler)."""
+        if len(self.samplers) < 2:
+            return None
+        shared = set.intersection(*({p.steps for p in self.scored(metric) if p.sampler == s} for s in self.samplers))
+        if not shared:
+            return None
+        sign = 1 if lower_is_better else -1
+        score = {s: 0.0 for s in self.samplers}
+        for steps in shared:
+            ranked = sorted(
+                (p for p in self.scored(metric) if p.steps == steps), key=lambda p: sign * self.quality(p, metric)
+            )
+            for rank, point in enumerate(ranked):
+                score[point.sampler] += rank
+        return min(self.samplers, key=lambda s: score[s])
 
 def read_baseline(run_dir: str | Path) -> Baseline | None:
     """The run directory's baseline; ``None`` when it has none or the file is unreadable (logged)."""

@@ -83,8 +83,7 @@ class Report:
             return "-"
         if entry.beyond_baseline:
             return "beyond"
-        point = next(p for p in self.baseline.points if p.steps == entry.dominated_by)
-        return f"dominated by {self.baseline.describe(point, self.config.quality_metric)}"
+        return f"dominated by {self.baseline.describe(entry.dominated_by, self.config.quality_metric)}"
 
     def baseline_comparison(self, trial_id: str) -> dict[str, Any] | None:
         """How one trial stands against the baseline (recorded in an export's ``experts.yaml``).
@@ -97,7 +96,7 @@ class Report:
         entry = self.entry(trial_id)
         if self.baseline is None or entry.beyond_baseline is None:
             return None
-        point = next((p for p in self.baseline.points if p.steps == entry.dominated_by), None)
+        point = entry.dominated_by
         metric = self.config.quality_metric
         return {
             "quality_metric": metric,
@@ -106,13 +105,16 @@ class Report:
             "dominated_by": None
             if point is None
             else {
+                "sampler": point.sampler,
                 "steps": point.steps,
                 "quality": self.baseline.quality(point, metric),
                 "generation_macs": point.generation_macs,
                 "macs_share": self.baseline.share(point.generation_macs),
             },
             "dense_steps_instead": self.winner.dense_steps,
-            "baseline_steps": [p.steps for p in self.baseline.points],
+            "dense_sampler_instead": self.winner.dense_sampler,
+            "baseline_steps": sorted({p.steps for p in self.baseline.points}),
+            "baseline_samplers": self.baseline.samplers,
             "reference_steps": self.baseline.reference_steps,
         }
 
@@ -166,23 +168,26 @@ class Report:
         if self.baseline is None:
             return None
         metric, lower = self.config.quality_metric, self.lower_is_better
-        front = {p.steps for p in self.baseline.front(metric, lower)}
+        front = [id(p) for p in self.baseline.front(metric, lower)]
         return {
             "scheduler": self.baseline.scheduler,
+            "samplers": self.baseline.samplers,
+            "samplers_restricted": self.baseline.samplers_restricted,
             "guidance_scale": self.baseline.guidance_scale,
             "num_samples": self.baseline.num_samples,
             "reference_steps": self.baseline.reference_steps,
-            "front_steps": sorted(front),
-            "latency_front_steps": sorted(p.steps for p in self.baseline.front(metric, lower, "latency_s")),
+            "front": [self.baseline.label(p) for p in self.baseline.front(metric, lower)],
+            "latency_front": [self.baseline.label(p) for p in self.baseline.front(metric, lower, "latency_s")],
             "points": [
                 {
+                    "sampler": p.sampler,
                     "steps": p.steps,
                     "quality": self.baseline.quality(p, metric),
                     "metrics": p.quality,
                     "generation_macs": p.generation_macs,
                     "macs_share": self.baseline.share(p.generation_macs),
                     "latency_s": p.latency_s,
-                    "on_front": p.steps in front,
+                    "on_front": id(p) in front,
                 }
                 for p in self.baseline.points
             ],
@@ -232,7 +237,7 @@ def build_report(run_dir: str | Path, config: ReportConfig | None = None) -> Rep
         if baseline is not None and entry.scored:
             point = baseline.dominator(entry.macs, entry.quality, metric, lower)
             entry.beyond_baseline = point is None
-            entry.dominated_by = None if point is None else point.steps
+            entry.dominated_by = point
     return Report(
         run_dir=run_dir,
         config=config,
@@ -279,7 +284,8 @@ def _entry_dict(entry: TrialEntry) -> dict[str, Any]:
         "role": entry.role,
         "on_latency_front": entry.on_latency_front,
         "beyond_baseline": entry.beyond_baseline,
-        "dominated_by_dense_steps": entry.dominated_by,
+        "dominated_by_dense_steps": entry.dominated_by.steps if entry.dominated_by else None,
+        "dominated_by_dense_sampler": entry.dominated_by.sampler if entry.dominated_by else None,
         "feasible": entry.feasible,
         "params": entry.params,
         "seed": entry.seed,

@@ -134,36 +134,49 @@ def _pareto_panel(ax: Axes, report: Report, cost: str, scale: float, xlabel: str
     ax.grid(alpha=0.3)
 
 
+#: colours of the samplers' dense ladders, in the baseline's sampler order (the recipe's first)
+_SAMPLER_COLORS = ("#2ca02c", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd")
+
+
 def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[float]:
-    """Draw the dense step-count baseline (every point, its front as a dashed line); returns the costs drawn."""
+    """Draw the dense baseline: each sampler's step-count ladder (the best sampler bold), and the front of
+    all of them (the best the dense teacher does for free) as a dashed line with its points labelled;
+    returns the costs drawn."""
     baseline = report.baseline
     if baseline is None:
         return []
     metric, attribute = report.config.quality_metric, "generation_macs" if cost == "macs" else "latency_s"
     points = baseline.scored(metric)
+    best = baseline.best_per_sampler(metric, report.lower_is_better)
+    for index, sampler in enumerate(baseline.samplers):
+        ladder = sorted((p for p in points if p.sampler == sampler), key=lambda p: getattr(p, attribute))
+        ax.plot(
+            [getattr(p, attribute) / scale for p in ladder],
+            [baseline.quality(p, metric) for p in ladder],
+            marker="s",
+            markersize=3.5 if sampler == best else 2.5,
+            linewidth=2.0 if sampler == best else 0.8,
+            color=_SAMPLER_COLORS[index % len(_SAMPLER_COLORS)],
+            alpha=1.0 if sampler == best else 0.7,
+            zorder=3,
+            label=f"dense, {sampler}" + (" (best)" if sampler == best else ""),
+        )
     front = baseline.front(metric, report.lower_is_better, attribute)
-    ax.scatter(
-        [getattr(p, attribute) / scale for p in points],
-        [baseline.quality(p, metric) for p in points],
-        marker="s",
-        s=22,
-        c="#2ca02c",
-        zorder=3,
-    )
     ax.plot(
         [getattr(p, attribute) / scale for p in front],
         [baseline.quality(p, metric) for p in front],
         "--",
-        color="#2ca02c",
+        color="black",
+        linewidth=0.8,
         zorder=2,
-        label="dense step-count baseline",
+        label="dense front (best sampler at each cost)",
     )
-    for point in points:
+    for point in front:
         ax.annotate(
-            f"{point.steps} st",
+            f"{point.sampler} {point.steps} st",
             (getattr(point, attribute) / scale, baseline.quality(point, metric)),
             fontsize=6,
-            color="#2ca02c",
+            color="black",
             xytext=(3, -9),
             textcoords="offset points",
         )

@@ -89,13 +89,14 @@ def baseline_table(report: Report) -> Table:
     if baseline is None:
         return [], []
     metric, lower = report.config.quality_metric, report.lower_is_better
-    macs_front = {p.steps for p in baseline.front(metric, lower)}
-    latency_front = {p.steps for p in baseline.front(metric, lower, "latency_s")}
+    macs_front = [id(p) for p in baseline.front(metric, lower)]
+    latency_front = [id(p) for p in baseline.front(metric, lower, "latency_s")]
     header = [
-        "dense steps",
+        "dense sampler",
+        "steps",
         metric,
         "generation MACs",
-        f"share of dense @ {baseline.reference_steps} steps",
+        f"share of dense {baseline.scheduler} @ {baseline.reference_steps} steps",
         "latency s",
         "on MACs front",
         "on latency front",
@@ -103,14 +104,15 @@ def baseline_table(report: Report) -> Table:
     ]
     rows = [
         [
+            p.sampler,
             str(p.steps),
             format_value(baseline.quality(p, metric)),
             format_macs(p.generation_macs),
             format_value(baseline.share(p.generation_macs), 3),
             format_value(p.latency_s, 3),
-            format_value(p.steps in macs_front),
-            format_value(p.steps in latency_front),
-            ", ".join(e.trial_id for e in report.entries if e.dominated_by == p.steps) or "-",
+            format_value(id(p) in macs_front),
+            format_value(id(p) in latency_front),
+            ", ".join(e.trial_id for e in report.entries if e.dominated_by is p) or "-",
         ]
         for p in baseline.points
     ]
@@ -128,12 +130,24 @@ def baseline_text(report: Report) -> str:
         )
     compared = [e for e in report.entries if e.beyond_baseline is not None]
     beyond = sum(bool(e.beyond_baseline) for e in compared)
-    steps = ", ".join(str(p.steps) for p in baseline.points)
+    steps = ", ".join(str(s) for s in sorted({p.steps for p in baseline.points}))
+    samplers = ", ".join(baseline.samplers)
+    which = (
+        f"with the samplers the recipe allows ({samplers}; `report.baseline.samplers`)"
+        if baseline.samplers_restricted
+        else f"with every sampler alternas offers ({samplers}), so the front is the best a user gets for free"
+    )
+    instead = ""
+    if report.winner.dense_steps is not None:
+        instead = (
+            f" No trial lies beyond it: run the dense model with {report.winner.dense_sampler} at "
+            f"{report.winner.dense_steps} steps instead."
+        )
     return (
-        f"The dense teacher at {steps} sampler steps ({baseline.scheduler}, guidance "
-        f"{baseline.guidance_scale:g}, the trials' evaluation noise and metrics, {baseline.num_samples} "
-        f"samples). A trial lies beyond this front when no dense point has no more generation MACs "
-        f"(up to {EQUAL_MACS:.0%} more counts as equal) and at least as good {report.config.quality_metric}; {beyond} of {len(compared)} scored trials do. Its "
+        f"The dense teacher at {steps} sampler steps {which} (guidance {baseline.guidance_scale:g}, the trials' "
+        f"evaluation noise and metrics, {baseline.num_samples} samples). A trial lies beyond this front when no "
+        f"dense point has no more generation MACs (up to {EQUAL_MACS:.0%} more counts as equal) and at least as "
+        f"good {report.config.quality_metric}; {beyond} of {len(compared)} scored trials do.{instead} Its "
         f"latencies were measured by the search driver before the trials, with one trial's threads: compare "
         f"them with the trials' only when the machine was equally loaded."
     )

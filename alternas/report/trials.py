@@ -12,6 +12,7 @@ from typing import Any, Literal
 from .._readers import read_json, read_model, read_yaml
 from .._validation import validate_config
 from ..config import ReportConfig, RunConfig
+from ..evaluation.baseline import BaselinePoint
 from ..exceptions import CheckpointError
 from .. import pareto
 from ..plan import ExpertPlan
@@ -59,7 +60,7 @@ class TrialEntry:
         on_latency_front: whether the trial is on the quality-vs-latency front.
         beyond_baseline: whether no point of the dense step-count baseline dominates the trial
             (``None``: not compared: no baseline, or the trial or the baseline lacks the quality metric).
-        dominated_by: the cheapest dense step count whose baseline point dominates the trial.
+        dominated_by: the cheapest dense baseline point (sampler and step count) that dominates the trial.
         damage: what is damaged or missing in the trial's folder, when anything is (the file named):
             a finished trial whose plan or config is lost counts as failed, one whose ``history.json``
             is lost keeps its place (only the curves are gone), one without ``metrics.json`` is unscored.
@@ -82,7 +83,7 @@ class TrialEntry:
     role: TrialRole = "unfinished"
     on_latency_front: bool = False
     beyond_baseline: bool | None = None
-    dominated_by: int | None = None
+    dominated_by: BaselinePoint | None = None
     damage: str | None = None
 
     @property

@@ -44,6 +44,7 @@ class WinnerChoice:
         message: one sentence for the user: who won and why, or why nothing qualified.
         dense_steps: when no trial lies beyond the step-count baseline, the dense sampler step count
             to run instead (``None`` otherwise).
+        dense_sampler: with ``dense_steps``, the sampler to run the dense model with.
     """
 
     trial_id: str | None
@@ -51,6 +52,7 @@ class WinnerChoice:
     qualified: bool
     message: str
     dense_steps: int | None = None
+    dense_sampler: str | None = None
 
 
 class WinnerRule(ABC):
@@ -246,15 +248,16 @@ def choose_winner(
     beyond = [entry for entry in candidates if entry.beyond_baseline is not False]
     if baseline is not None and not beyond:
         pick = _pick(rule, candidates, front)
-        dense = next(p for p in baseline.points if p.steps == pick.dominated_by)
+        dense = pick.dominated_by
         return WinnerChoice(
             pick.trial_id,
             rule.name,
             False,
-            f"No trial beats the dense step-count baseline: run the dense model at {dense.steps} steps "
-            f"instead ({baseline.summary(dense, rule.metric)}), which is at least as good "
+            f"No trial beats the dense step-count baseline: run the dense model with {dense.sampler} at "
+            f"{dense.steps} steps instead ({baseline.summary(dense, rule.metric)}), which is at least as good "
             f"as the rule's pick {rule.describe(pick)} for no more MACs.",
             dense_steps=dense.steps,
+            dense_sampler=dense.sampler,
         )
     beyond_ids = {entry.trial_id for entry in beyond}
     candidates, front = beyond, [entry for entry in front if entry.trial_id in beyond_ids]

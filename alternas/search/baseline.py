@@ -1,8 +1,8 @@
 """Measure a search's step-count baseline once, before its trials, into ``<run dir>/baseline.json``.
 
-The dense teacher is scored at the ladder of ``report.baseline`` with the recipe's evaluation settings
-and the threads of one trial; a resumed search keeps the measured file when nothing it depends on
-changed.
+The dense teacher is scored at the ladder of ``report.baseline`` under each of its samplers (every
+offered one unless the recipe names some), with the recipe's other evaluation settings and the threads
+of one trial; a resumed search keeps the measured file when nothing it depends on changed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ..evaluation.baseline import measure_baseline
 from ..recipe import Recipe
 from ..report.baseline import Baseline, read_baseline, write_baseline
 from ..rundir import SearchRunDir
+from ..samplers import get_sampler
 
 __all__ = ["baseline_run_config", "ensure_baseline"]
 
@@ -40,6 +41,8 @@ def ensure_baseline(recipe: Recipe, layout: SearchRunDir, console: Console) -> B
     if not steps:
         return None
     config = baseline_run_config(recipe)
+    settings = recipe.report.baseline
+    samplers = settings.baseline_samplers(config.eval.scheduler)
     key = config_hash(
         {
             "model": config.model.model_dump(mode="json"),
@@ -48,19 +51,29 @@ def ensure_baseline(recipe: Recipe, layout: SearchRunDir, console: Console) -> B
             "convention": config.budget.convention,
             "threads": config.train.threads,
             "steps": steps,
+            "samplers": {name: {**get_sampler(name).settings} for name in samplers},
         }
     )
     existing = read_baseline(layout.root)
     if existing is not None and existing.key == key:
         return existing
     console.print(
-        f"measuring the dense step-count baseline at {', '.join(map(str, steps))} steps", highlight=False
+        f"measuring the dense step-count baseline at {', '.join(map(str, steps))} steps with "
+        f"{', '.join(samplers)}",
+        highlight=False,
     )
     started = time.perf_counter()
-    points = measure_baseline(config, steps)
+    points = [
+        point
+        for name in samplers
+        for point in measure_baseline(
+            config.model_copy(update={"eval": config.eval.model_copy(update={"scheduler": name})}), steps
+        )
+    ]
     baseline = Baseline(
         key=key,
         scheduler=config.eval.scheduler,
+        samplers_restricted=settings.samplers is not None,
         guidance_scale=config.eval.guidance_scale,
         num_samples=config.eval.num_samples,
         convention=config.budget.convention,

@@ -192,12 +192,12 @@ class SearchDisplay:
                      Text(f"front (* above): {front_text or '-'}"))
 
     def _beyond(self, row: _Row) -> str:
-        """``"yes"``, ``"no (dense @ 10 steps)"``, or ``"-"`` (not finished, or no baseline)."""
+        """``"yes"``, ``"no (dense unipc @ 4 steps)"``, or ``"-"`` (not finished, or no baseline)."""
         if self.baseline is None or row.status != "finished" or row.quality is None or row.macs is None:
             return "-"
         point = self.baseline.dominator(row.macs, row.quality, self.objectives.quality_metric,
                                         self.objectives.lower_is_better)
-        return "yes" if point is None else f"no (dense @ {point.steps} steps)"
+        return "yes" if point is None else f"no ({self.baseline.label(point)})"
 
     def _quality_label(self) -> str:
         return f"{self.objectives.quality_metric} ({'min' if self.objectives.lower_is_better else 'max'})"
