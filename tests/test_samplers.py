@@ -59,3 +59,30 @@ def test_every_sampler_is_within_the_bound_of_dense_ddim_at_50_steps(dense_fids,
     )
     ratio = distinct[twin]["10"]
     assert ratio <= FID_RATIO_BOUND, f"{name} at 10 steps: FID {ratio:.2f}x dense DDIM @ 50 ({dense_fids})"
+
+
+def test_one_plan_serves_each_step_of_any_sampler_with_the_expert_of_its_timestep():
+    """Routing is defined on training timesteps: the same experts and table, sampled with two samplers,
+    run at every step exactly the expert the table gives that step's timestep."""
+    import torch
+
+    from alternas.evaluation.sampling import denoise
+    from alternas.routing import ExpertRouter, RoutingTable, manual_assignment
+
+    keep = torch.tensor([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    table = RoutingTable(manual_assignment(3, 1000), 3)
+    router = ExpertRouter(keep, table)
+    visited = {}
+    for name in ("ddim", "unipc"):
+        served = []
+
+        def predict(sample, timestep, condition):
+            served.append((int(timestep), router.masks_for(timestep)))
+            return torch.zeros_like(sample)
+
+        denoise(predict, make_scheduler(name, SCHEDULE), torch.randn(1, 1, 4, 4), {}, None, 1.0, 6)
+        assert [t for t, _ in served] == sampler_timesteps(name, SCHEDULE, 6)
+        for timestep, mask in served:
+            assert torch.equal(mask, keep[int(table.lookup(timestep))])
+        visited[name] = [t for t, _ in served]
+    assert visited["ddim"] != visited["unipc"]  # the samplers visit other timesteps, routed all the same

@@ -129,3 +129,51 @@ def test_searcher_state_of_the_wrong_shape_is_refused(tmp_path):
         path.write_bytes(pickle.dumps(bad))
         with pytest.raises(CheckpointError, match="state.pkl"):
             searcher.restore(str(path))
+
+
+def test_the_sampler_is_a_search_dimension_when_the_space_names_samplers(tmp_path):
+    from alternas.exceptions import ConfigError
+    from alternas.recipe import SAMPLER_PARAM, resolve_trial, search_params
+
+    data = tiny_recipe(tmp_path)
+    assert SAMPLER_PARAM not in search_params(load_recipe(data))  # only when asked for
+    data["space"]["samplers"] = ["ddim", "unipc"]
+    recipe = load_recipe(data)
+    assert search_params(recipe)[:4] == ["experts", "budget.macs_share", "eval.steps", SAMPLER_PARAM]
+    assert recipe.space.grid_size(recipe.eval.steps) == 5 * 2 * 2
+    searcher = make_searcher(recipe)
+    configs = [searcher.suggest(f"t{i}") for i in range(8)]
+    assert {config[SAMPLER_PARAM] for config in configs} == {"ddim", "unipc"}
+    for config in configs[:2]:
+        trial = resolve_trial(recipe, config, seed=0)
+        assert trial.run.eval.scheduler == trial.params[SAMPLER_PARAM] == config[SAMPLER_PARAM]
+
+    data["search"]["initial_points"] = [{"experts": "2 manual", "budget.macs_share": 0.6, "eval.steps": 4}]
+    with pytest.raises(ConfigError, match=r"missing \['eval.scheduler'\]"):
+        load_recipe(data)
+    data["search"]["initial_points"][0][SAMPLER_PARAM] = "unipc"
+    assert make_searcher(load_recipe(data)).suggest("first")[SAMPLER_PARAM] == "unipc"
+    data["space"]["samplers"] = ["ddim", "dpm"]
+    with pytest.raises(ConfigError, match="samplers must be distinct names of ddim"):
+        load_recipe(data)
+
+
+def test_the_optuna_journal_shows_objective_names_constraints_and_trial_ids(tmp_path):
+    """What optuna-dashboard shows: named objectives, the budget constraint as a user attribute, and the
+    alternas trial id of every Optuna trial (also after the searcher is restored from its state)."""
+    import ray.cloudpickle
+
+    from alternas.search.study_file import load_study_file
+
+    journal = tmp_path / "optuna.log"
+    searcher = make_searcher(load_recipe(tiny_recipe(tmp_path)), journal)
+    for trial_id in ("a1", "b2"):
+        searcher.suggest(trial_id)
+    searcher.on_trial_complete("a1", {"fid": 2.0, "generation_macs": 3.0, "budget_constraint": -0.1})
+    restored = ray.cloudpickle.loads(ray.cloudpickle.dumps(searcher))
+    restored.on_trial_complete("b2", {"fid": 1.0, "generation_macs": 4.0, "budget_constraint": 0.2})
+    study = load_study_file(journal, "tiny")
+    assert study.metric_names == ["fid", "generation_macs"]
+    assert [t.user_attrs["alternas_trial_id"] for t in study.trials] == ["a1", "b2"]
+    assert [t.user_attrs["generation_macs_over_budget"] for t in study.trials] == [-0.1, 0.2]
+    assert [t.values for t in study.trials] == [[2.0, 3.0], [1.0, 4.0]]

@@ -7,7 +7,7 @@ from .inspection import RecipeInspection, inspect_recipe
 from .json_schema import recipe_json_schema, recipe_json_schema_text
 from .loading import load_recipe, read_yaml
 from .schema import Recipe, SearchSettings
-from .space import EXPERTS_PARAM, STEPS_PARAM, BudgetSpace, Dimension, ExpertsSpace, Layout, SearchSpace
+from .space import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM, BudgetSpace, Dimension, ExpertsSpace, Layout, SearchSpace
 from .trials import TrialConfig, resolve_trial, search_params
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Problem",
     "Recipe",
     "RecipeInspection",
+    "SAMPLER_PARAM",
     "STEPS_PARAM",
     "SearchSettings",
     "SearchSpace",

@@ -20,7 +20,7 @@ from ..config import RunConfig
 from ..exceptions import BudgetError
 from ..macs import CostProfile
 from .schema import FIXED_PER_TRIAL, TRACKER_PACKAGES, Recipe, numeric_field_type
-from .space import EXPERTS_PARAM, STEPS_PARAM
+from .space import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM
 from .trials import resolve_trial
 
 __all__ = ["Problem", "recipe_problems", "budget_problems", "resource_problems", "searchable_fields"]
@@ -164,6 +164,8 @@ def _allowed_values(recipe: Recipe) -> dict[str, Callable[[Any], bool]]:
         space.budget.param: space.budget.dimension.contains,
         STEPS_PARAM: lambda v: v in recipe.default_steps(),
     }
+    if space.samplers is not None:
+        allowed[SAMPLER_PARAM] = lambda v: v in space.samplers
     allowed.update({path: dimension.contains for path, dimension in space.ranges.items()})
     return allowed
 
@@ -201,6 +203,8 @@ def _extreme_points(recipe: Recipe) -> Iterator[tuple[str, Any]]:
         f"space.{space.budget.param}": (space.budget.param, space.budget.dimension.extremes()),
         "space.steps": (STEPS_PARAM, recipe.default_steps()),
     }
+    if space.samplers is not None:
+        variations["space.samplers"] = (SAMPLER_PARAM, list(space.samplers))
     for path, dimension in space.ranges.items():
         kind = numeric_field_type(path) or float
         variations[f"space.ranges.{path}"] = (path, [kind(value) for value in dimension.extremes()])

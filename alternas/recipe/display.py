@@ -12,7 +12,7 @@ from ..macs import format_macs
 from ..metrics import lower_is_better
 from .inspection import RecipeInspection
 from .schema import Recipe
-from .space import EXPERTS_PARAM, STEPS_PARAM
+from .space import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM
 
 __all__ = ["render_inspection"]
 
@@ -79,7 +79,8 @@ def _space_table(inspection: RecipeInspection) -> Table:
         else f"total generation MACs / dense at {budget.reference_steps} steps"
     )
     table.add_row(budget.param, Text(budget.dimension.describe()), f"{meaning} ({budget.convention})")
-    table.add_row(STEPS_PARAM, ", ".join(str(s) for s in recipe.default_steps()), f"{recipe.eval.scheduler} sampler steps")
+    table.add_row(STEPS_PARAM, ", ".join(str(s) for s in recipe.default_steps()), "sampler steps")
+    table.add_row(SAMPLER_PARAM, ", ".join(recipe.default_samplers()), "samplers (alternas.samplers)")
     for path, dimension in space.ranges.items():
         table.add_row(Text(path), Text(dimension.describe()), "range" if dimension.is_range else "choices")
     kinds = Counter(unit.kind for unit in inspection.candidates)

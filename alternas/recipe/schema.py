@@ -181,6 +181,10 @@ class Recipe(BaseModel):
         """The sampler step counts trials use: the space's, or the recipe's ``eval.steps``."""
         return list(self.space.steps or [self.eval.steps])
 
+    def default_samplers(self) -> list[str]:
+        """The samplers trials use: the space's, or the recipe's ``eval.scheduler``."""
+        return list(self.space.samplers or [self.eval.scheduler])
+
     def planned_trials(self) -> int:
         """Trials the search runs: ``search.num_trials``, at most the grid's size for the grid sampler."""
         if self.search.sampler == "grid":

@@ -12,6 +12,7 @@ A space is data (YAML, inline under ``space:`` or in its own file under ``search
       # generation_share: [0.26, 0.4]                     # total generation MACs / dense generation
       # reference_steps: 50                               #   at this many dense sampler steps
     steps: [10, 20]                                       # sampler step counts (default: eval.steps)
+    samplers: [ddim, unipc]                               # samplers (default: eval.scheduler)
     ranges:                                               # any numeric field of the run config
       train.lr: {low: 1.0e-4, high: 3.0e-3, log: true}
       loss.ratio: [2.0, 5.0]
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 
 from ..config import ExpertsConfig, UnitsConfig
+from ..samplers import SAMPLERS
 
 __all__ = [
     "Dimension",
@@ -38,6 +40,7 @@ __all__ = [
     "SearchSpace",
     "Layout",
     "EXPERTS_PARAM",
+    "SAMPLER_PARAM",
     "STEPS_PARAM",
 ]
 
@@ -45,6 +48,8 @@ __all__ = [
 EXPERTS_PARAM = "experts"
 #: name of the sampled sampler step count
 STEPS_PARAM = "eval.steps"
+#: name of the sampled sampler (a search parameter only when ``space.samplers`` is given)
+SAMPLER_PARAM = "eval.scheduler"
 
 Partition = Literal["learned", "manual", "static"]
 
@@ -291,6 +296,13 @@ class SearchSpace(_Strict):
     steps: list[int] | None = Field(
         None, min_length=1, description="sampler step counts to try; None = the recipe's `eval.steps`"
     )
+    samplers: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="samplers to try (names of alternas.samplers); None = the recipe's `eval.scheduler`. Routing "
+        "is defined on training timesteps, so each trial's experts serve the steps of its own sampler",
+        json_schema_extra=lambda schema: schema.update(items={"enum": list(SAMPLERS), "type": "string"}),
+    )
     ranges: dict[str, Dimension] = Field(
         default_factory=dict,
         description="numeric run-config fields to search, by dotted path (e.g. `train.lr`, `loss.ratio`)",
@@ -301,12 +313,22 @@ class SearchSpace(_Strict):
     def _check_steps(cls, steps: list[int] | None) -> list[int] | None:
         return None if steps is None else _distinct_in_range(steps, "sampler steps", 1, 1000)
 
+    @field_validator("samplers")
+    @classmethod
+    def _check_samplers(cls, samplers: list[str] | None) -> list[str] | None:
+        if samplers is None:
+            return None
+        unknown = [name for name in samplers if name not in SAMPLERS]
+        if unknown or len(set(samplers)) != len(samplers):
+            raise ValueError(f"samplers must be distinct names of {', '.join(SAMPLERS)}; got {samplers}")
+        return samplers
+
     def grid_size(self, default_steps: int) -> float:
         """Number of distinct points when every dimension is a list (``inf`` if any is a range)."""
         dimensions = [self.budget.dimension, *self.ranges.values()]
         if any(d.is_range for d in dimensions):
             return math.inf
-        size = len(self.experts.layouts()) * len(self.steps or [default_steps])
+        size = len(self.experts.layouts()) * len(self.steps or [default_steps]) * len(self.samplers or [None])
         for dimension in dimensions:
             size *= len(dimension.choices)
         return size

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..config import RunConfig
 from .schema import Recipe, numeric_field_type
-from .space import EXPERTS_PARAM, STEPS_PARAM
+from .space import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM
 
 __all__ = ["TrialConfig", "resolve_trial", "search_params"]
 
@@ -20,7 +20,8 @@ class TrialConfig:
     Attributes:
         run: the trial's complete run configuration.
         params: the searched values as run-config dotted paths (``experts.count``, ``budget.macs_share``,
-            ``eval.steps``, range paths...), as recorded in the trial's record.
+            ``eval.steps``, ``eval.scheduler`` when samplers are searched, range paths...), as recorded in
+            the trial's record.
         budget_share: MACs per sampler step the budget allows, as a share of the dense backbone (above
             1 when a generation budget already fits the dense model at this step count).
     """
@@ -32,7 +33,8 @@ class TrialConfig:
 
 def search_params(recipe: Recipe) -> list[str]:
     """Names of the values a sampler chooses for each trial."""
-    return [EXPERTS_PARAM, recipe.space.budget.param, STEPS_PARAM, *recipe.space.ranges]
+    sampler = [SAMPLER_PARAM] if recipe.space.samplers is not None else []
+    return [EXPERTS_PARAM, recipe.space.budget.param, STEPS_PARAM, *sampler, *recipe.space.ranges]
 
 
 def resolve_trial(recipe: Recipe, sampled: Mapping[str, Any], seed: int) -> TrialConfig:
@@ -67,6 +69,8 @@ def resolve_trial(recipe: Recipe, sampled: Mapping[str, Any], seed: int) -> Tria
     if space.budget.generation_share is not None:
         params["budget.generation_share"] = budget_value
     params[STEPS_PARAM] = steps
+    if space.samplers is not None:
+        data["eval"]["scheduler"] = params[SAMPLER_PARAM] = str(sampled[SAMPLER_PARAM])
     for path in space.ranges:
         kind = numeric_field_type(path) or float
         value = kind(sampled[path])

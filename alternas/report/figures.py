@@ -140,8 +140,9 @@ _SAMPLER_COLORS = ("#2ca02c", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17be
 
 def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[float]:
     """Draw the dense baseline: each sampler's step-count ladder (the best sampler bold), and the front of
-    all of them (the best the dense teacher does for free) as a dashed line with its points labelled;
-    returns the costs drawn."""
+    all of them (the best the dense teacher does for free) as a dashed line; returns the costs drawn. The
+    points are not labelled (a ladder of five samplers would bury the trials' labels): the legend names
+    the samplers and the report's baseline table lists every point."""
     baseline = report.baseline
     if baseline is None:
         return []
@@ -171,15 +172,6 @@ def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[f
         zorder=2,
         label="dense front (best sampler at each cost)",
     )
-    for point in front:
-        ax.annotate(
-            f"{point.sampler} {point.steps} st",
-            (getattr(point, attribute) / scale, baseline.quality(point, metric)),
-            fontsize=6,
-            color="black",
-            xytext=(3, -9),
-            textcoords="offset points",
-        )
     return [getattr(p, attribute) for p in points]
 
 

@@ -14,15 +14,17 @@ from optuna.trial import FrozenTrial
 from ray.tune.search.optuna import OptunaSearch
 
 from ..exceptions import CheckpointError
-from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Dimension, Recipe
+from ..recipe import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM, Dimension, Recipe
 from ..recipe.schema import numeric_field_type
 from .objectives import CONSTRAINT_METRIC, Objectives
-from .study_file import write_study_file
+from .study_file import name_objectives, write_study_file
 from .trainable import SEED_KEY
 
-__all__ = ["AlterSearch", "SEED_KEY", "SamplerSpec", "make_searcher", "optuna_space"]
+__all__ = ["AlterSearch", "SEED_KEY", "SamplerSpec", "TRIAL_ID_ATTR", "make_searcher", "optuna_space"]
 
 _CONSTRAINT_NAME = "generation_macs_over_budget"
+#: user attribute of each Optuna trial naming its alternas trial (the folder under ``<run dir>/trials``)
+TRIAL_ID_ATTR = "alternas_trial_id"
 #: version of the state :meth:`AlterSearch.__getstate__` writes (checked when a searcher is restored)
 _STATE_VERSION = 1
 
@@ -35,6 +37,8 @@ def optuna_space(recipe: Recipe) -> dict[str, BaseDistribution]:
         space.budget.param: _distribution(space.budget.dimension, float),
         STEPS_PARAM: CategoricalDistribution(recipe.default_steps()),
     }
+    if space.samplers is not None:
+        distributions[SAMPLER_PARAM] = CategoricalDistribution(list(space.samplers))
     for path, dimension in space.ranges.items():
         distributions[path] = _distribution(dimension, numeric_field_type(path) or float)
     return distributions
@@ -97,7 +101,9 @@ class AlterSearch(OptunaSearch):
     On top of Optuna's suggestions it gives each trial a training seed (``base_seed`` + the Optuna trial
     number, so a search is reproducible), and before a finished trial is told to the study it attaches
     the trial's budget constraint (``budget_constraint`` of its last result), so that samplers and
-    ``study.best_trials`` treat over-budget trials as infeasible. A trial that ended without its
+    ``study.best_trials`` treat over-budget trials as infeasible; the constraint is also a user attribute
+    (``generation_macs_over_budget``), the study names its objectives and each Optuna trial carries its
+    alternas trial id (``alternas_trial_id``), so that optuna-dashboard shows them. A trial that ended without its
     objectives (it diverged) is told as failed. After each trial ends, the study is copied to
     ``study_file`` (see :mod:`alternas.search.study_file`).
 
@@ -137,12 +143,15 @@ class AlterSearch(OptunaSearch):
         )
         self._base_seed = base_seed
         self._study_file = study_file
+        name_objectives(self._ot_study, objectives.metrics)
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
         config = super().suggest(trial_id)
         if not isinstance(config, dict):
             return config
-        return {**config, SEED_KEY: self._base_seed + self._ot_trials[trial_id].number}
+        trial = self._ot_trials[trial_id]
+        trial.set_user_attr(TRIAL_ID_ATTR, trial_id)  # the trial's folder under <run dir>/trials
+        return {**config, SEED_KEY: self._base_seed + trial.number}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         trial = self._ot_trials.get(trial_id)
@@ -152,6 +161,7 @@ class AlterSearch(OptunaSearch):
             result, error = None, True  # ended without objectives (diverged): a failed Optuna trial
         if trial_id not in self._completed_trials and not error and CONSTRAINT_METRIC in result:
             trial.set_constraint(_CONSTRAINT_NAME, float(result[CONSTRAINT_METRIC]))
+            trial.set_user_attr(_CONSTRAINT_NAME, float(result[CONSTRAINT_METRIC]))  # shown by optuna-dashboard
         super().on_trial_complete(trial_id, result=result, error=error)
         if self._study_file is not None:
             write_study_file(self._ot_study, self._study_file, self._study_name)
@@ -172,6 +182,7 @@ class AlterSearch(OptunaSearch):
         state["_version"] = _STATE_VERSION
         state["_study_trials"] = study.get_trials(deepcopy=True) if study is not None else []
         state["_study_directions"] = [d.name for d in study.directions] if study is not None else []
+        state["_study_metric_names"] = study.metric_names if study is not None else None
         state["_trial_numbers"] = {trial_id: trial.number for trial_id, trial in self._ot_trials.items()}
         return state
 
@@ -182,6 +193,7 @@ class AlterSearch(OptunaSearch):
         trials: list[FrozenTrial] = state.pop("_study_trials")
         directions: list[str] = state.pop("_study_directions")
         numbers: dict[str, int] = state.pop("_trial_numbers")
+        metric_names: list[str] | None = state.pop("_study_metric_names")
         self.__dict__.update(state)
         self._sampler = self._sampler_spec.build(trials_so_far=len(trials))
         self._storage = InMemoryStorage()
@@ -192,6 +204,8 @@ class AlterSearch(OptunaSearch):
             study_name=self._study_name,
             directions=[d.lower() for d in directions],
         )
+        if metric_names:
+            name_objectives(self._ot_study, metric_names)
         self._ot_study.add_trials(trials)
         study_id = self._storage.get_study_id_from_name(self._study_name)
         self._ot_trials = {

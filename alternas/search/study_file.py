@@ -9,6 +9,7 @@ complete study. Open it with ``optuna-dashboard reports/<name>/optuna.log``, or 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import optuna
@@ -17,7 +18,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from .._atomic import atomic_path
 
-__all__ = ["load_study_file", "write_study_file"]
+__all__ = ["load_study_file", "name_objectives", "write_study_file"]
 
 
 def write_study_file(study: optuna.Study, path: Path, study_name: str) -> None:
@@ -37,9 +38,19 @@ def write_study_file(study: optuna.Study, path: Path, study_name: str) -> None:
             study_name=study_name,
             directions=study.directions,
         )
+        if study.metric_names:
+            name_objectives(copy, study.metric_names)
         for key, value in study.user_attrs.items():
             copy.set_user_attr(key, value)
         copy.add_trials(study.get_trials(deepcopy=False))
+
+
+def name_objectives(study: optuna.Study, names: list[str]) -> None:
+    """Name ``study``'s objectives (what optuna-dashboard labels its axes with). ``set_metric_names`` is
+    experimental in Optuna 5; its warning is not the user's concern."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(names))
 
 
 def load_study_file(path: Path, study_name: str) -> optuna.Study:

@@ -1,0 +1,160 @@
+"""Confirm that searched trials lie beyond the best free baseline: retrain each with new training seeds
+and score it, paired with the best dense point at no more MACs, on more samples and several
+evaluation-noise seeds.
+
+A search scores each trial once, on one training seed and ``eval.num_samples`` images of one noise, so
+a trial "beyond the baseline" may be a lucky draw of either. For each trial this retrains its exact run
+config with ``--train-seeds`` (the search's own weights are scored too), and scores every model and the
+dense teacher at the point that dominates it most cheaply otherwise (the best FID among all samplers'
+dense points with no more generation MACs, up to 1%) on ``--samples`` images of each ``--eval-seeds``
+noise. Dense and pruned share each noise, so their difference is paired. It reports, per trial, the
+mean paired difference (trial minus dense; negative = beyond) over training seeds, with a 95% t
+interval over training seeds, and the evaluation-noise sd of a paired difference (over noise seeds,
+pooled over models).
+
+    python -m bench.confirm RUN_DIR [--trial ID ...] [--train-seeds 100 101] [--samples 1000]
+        [--eval-seeds 1234 1235 1236] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alternas._readers import read_model
+from alternas.api import train_alter
+from alternas.backbones import adapter_for
+from alternas.config import RunConfig
+from alternas.evaluation import ExpertRouter, routed_predictor
+from alternas.evaluation.evaluate import generate_for_eval, quality_scores
+from alternas.evaluation.reference import evaluation_inputs
+from alternas.evaluation.sampling import dense_predictor
+from alternas.gating import GateController
+from alternas.plan import ExpertPlan
+from alternas.report import build_report
+from alternas.report.baseline import EQUAL_MACS
+from alternas.rundir import RUN_FILES, SearchRunDir
+from alternas.sources import load_bundle
+
+from .output import emit_json
+
+__all__ = ["confirm_trials"]
+
+#: two-sided 95% Student t quantiles by degrees of freedom
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def _fid(config: RunConfig, predictor_for: Any, bundle: Any, samples: int, eval_seed: int) -> float:
+    """FID of one model on ``samples`` images of the evaluation noise seeded ``eval_seed``."""
+    scored = config.model_copy(
+        update={"eval": config.eval.model_copy(update={"num_samples": samples, "seed": eval_seed, "metrics": ["fid"]})}
+    )
+    shape = bundle.sample_shape(config.data.resolution)
+    inputs = evaluation_inputs(bundle, scored, shape, torch.device("cpu"))
+    images = generate_for_eval(predictor_for, bundle, scored.eval, inputs.noise, inputs.conditions)
+    return quality_scores(inputs.metrics, images, inputs.conditions)["fid"]
+
+
+def _routed(trial_dir: Path, bundle: Any) -> Any:
+    """The trial's fine-tuned backbone gated by its plan, as a predictor."""
+    plan = ExpertPlan.load(trial_dir / RUN_FILES["plan"])
+    backbone = type(bundle.backbone).from_pretrained(trial_dir / RUN_FILES["backbone"]).eval()
+    adapter = adapter_for(backbone)
+    units = {unit.name: unit for unit in adapter.discover_units()}
+    gates = GateController(backbone, [units[name] for name in plan.unit_names])
+    return routed_predictor(adapter, gates, ExpertRouter(plan.keep_matrix(), plan.routing_table()))
+
+
+def _interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    """``(mean, low, high)``: a 95% t interval over ``values`` (no bounds with one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, None, None
+    half = _T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def confirm_trials(
+    run_dir: Path, trials: list[str] | None, train_seeds: list[int], samples: int, eval_seeds: list[int], work: Path
+) -> dict[str, Any]:
+    """Retrain and rescore ``trials`` (default: every trial the report puts beyond the baseline)."""
+    report = build_report(run_dir)
+    baseline = report.baseline
+    if baseline is None:
+        raise SystemExit(f"{run_dir} has no dense baseline to confirm against")
+    metric, lower = report.config.quality_metric, report.lower_is_better
+    chosen = trials or [e.trial_id for e in report.entries if e.beyond_baseline]
+    layout = SearchRunDir(run_dir)
+    results: dict[str, Any] = {}
+    noise_sds: list[float] = []
+    for trial_id in chosen:
+        entry = report.entry(trial_id)
+        trial_dir = layout.trial_dir(trial_id)
+        config = read_model(trial_dir / RUN_FILES["config"], RunConfig)
+        bundle = load_bundle(config.model)
+        cheaper = [p for p in baseline.scored(metric) if p.generation_macs <= entry.macs * (1 + EQUAL_MACS)]
+        sign = 1 if lower else -1
+        dense = min(cheaper, key=lambda p: sign * baseline.quality(p, metric))
+        dense_config = config.model_copy(
+            update={"eval": config.eval.model_copy(update={"scheduler": dense.sampler, "steps": dense.steps})}
+        )
+        teacher = dense_predictor(adapter_for(bundle.backbone.eval()))
+        dense_fid = {seed: _fid(dense_config, teacher, bundle, samples, seed) for seed in eval_seeds}
+        models = {"search": trial_dir}
+        for seed in train_seeds:
+            retrained = work / trial_id / f"seed-{seed}"
+            if not (retrained / RUN_FILES["plan"]).is_file():
+                train_alter(config.model_copy(update={"train": config.train.model_copy(update={"seed": seed})}),
+                            run_dir=retrained)
+            models[f"seed-{seed}"] = retrained
+        per_model = {}
+        for name, folder in models.items():
+            routed = _routed(folder, bundle)
+            fids = {seed: _fid(config, routed, bundle, samples, seed) for seed in eval_seeds}
+            differences = [fids[s] - dense_fid[s] for s in eval_seeds]
+            if len(differences) > 1:
+                noise_sds.append(statistics.stdev(differences))
+            per_model[name] = {"fid": fids, "paired_difference": statistics.fmean(differences)}
+        mean, low, high = _interval([m["paired_difference"] for m in per_model.values()])
+        results[trial_id] = {
+            "params": entry.params,
+            "search_fid": entry.quality,
+            "generation_macs": entry.macs,
+            "dense": {"label": baseline.label(dense), "generation_macs": dense.generation_macs, "fid": dense_fid,
+                      "search_fid": baseline.quality(dense, metric)},
+            "models": per_model,
+            "mean_fid": statistics.fmean(statistics.fmean(m["fid"].values()) for m in per_model.values()),
+            "paired_difference": {"mean": mean, "ci95": [low, high]},
+            "confirmed_beyond": high is not None and (high < 0 if lower else low > 0),
+        }
+    return {
+        "run_dir": str(run_dir),
+        "samples": samples,
+        "eval_seeds": eval_seeds,
+        "train_seeds": train_seeds,
+        "trials": results,
+        "eval_noise_sd_of_paired_difference": statistics.fmean(noise_sds) if noise_sds else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--trial", action="append", default=None, help="trial id (repeatable; default: the beyond ones)")
+    parser.add_argument("--train-seeds", type=int, nargs="*", default=[100, 101])
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[1234, 1235, 1236])
+    parser.add_argument("--work", type=Path, default=None, help="where retrained models go (default: a temp folder)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="alternas-confirm-"))
+    emit_json(confirm_trials(args.run_dir, args.trial, args.train_seeds, args.samples, args.eval_seeds, work), args.json)
+
+
+if __name__ == "__main__":
+    main()
