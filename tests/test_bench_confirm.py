@@ -32,10 +32,12 @@ def test_a_trial_is_retrained_and_scored_against_the_best_cheaper_dense_point(tm
     write_baseline(layout.root, Baseline(
         key="test", scheduler="ddim", guidance_scale=1.0, num_samples=20, convention="macs", reference_steps=4,
         points=[point("ddim", 2, 0.5, 1e6), point("unipc", 2, 0.5, 1e5), point("unipc", 4, 2.0, 0.0)],
-    ))  # the trial lies beyond; the best dense point at no more MACs is unipc @ 2 (ddim @ 2 is worse)
+    ))  # the trial lies beyond; each sampler's costliest point within its MACs is rescored (not unipc @ 4)
     outcome = confirm_trials(layout.root, None, [7], 16, [1, 2], tmp_path / "work")
     record = outcome["trials"]["t1"]
-    assert record["dense"]["label"] == "dense unipc @ 2 steps"
+    assert sorted(record["dense_candidates"]) == ["dense ddim @ 2 steps", "dense unipc @ 2 steps"]
+    best = min(record["dense_candidates"], key=lambda label: sum(record["dense_candidates"][label].values()))
+    assert record["dense"]["label"] == best and record["dense"]["fid"] == record["dense_candidates"][best]
     assert sorted(record["models"]) == ["search", "seed-7"] and (tmp_path / "work/t1/seed-7/plan.yaml").is_file()
     for model in record["models"].values():
         assert sorted(model["fid"]) == [1, 2] and model["paired_difference"] == pytest.approx(
