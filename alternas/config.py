@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metrics import QualityMetricName
-from .samplers import SAMPLERS, distinct_samplers
+from .samplers import SAMPLERS, check_sampler_names, distinct_samplers
 
 __all__ = [
     "ModelConfig",
@@ -388,17 +388,7 @@ class BaselineConfig(_Section):
         "a user gets for free), e.g. [ddim] for a deployment that cannot change its scheduler",
     )
 
-    @field_validator("samplers")
-    @classmethod
-    def _check_samplers(cls, value: list[str] | None) -> list[str] | None:
-        if value is None:
-            return value
-        unknown = [name for name in value if name not in SAMPLERS]
-        if unknown or not value or len(set(value)) != len(value):
-            raise ValueError(
-                f"samplers must be distinct names of {', '.join(SAMPLERS)}, at least one; got {value}"
-            )
-        return value
+    _check_samplers = field_validator("samplers")(lambda cls, value: check_sampler_names(value))
 
     def baseline_samplers(self, recipe_sampler: str) -> list[str]:
         """The samplers to measure: ``samplers``, else every distinct offered one; the recipe's own

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SAMPLERS",
     "Sampler",
+    "check_sampler_names",
     "distinct_samplers",
     "get_sampler",
     "make_scheduler",
@@ -97,6 +98,19 @@ def distinct_samplers(exclude: tuple[str, ...] = ("ddpm",)) -> list[str]:
         if name not in exclude and key not in seen:
             seen.add(key)
             names.append(name)
+    return names
+
+
+def check_sampler_names(names: list[str] | None) -> list[str] | None:
+    """``names`` when they are distinct registered samplers, at least one (``None`` passes: "the default").
+
+    Raises:
+        ValueError: an unknown or repeated name, or an empty list (the message lists the names there are).
+    """
+    if names is None:
+        return None
+    if not names or len(set(names)) != len(names) or any(name not in SAMPLERS for name in names):
+        raise ValueError(f"samplers must be distinct names of {', '.join(SAMPLERS)}, at least one; got {names}")
     return names
 
 

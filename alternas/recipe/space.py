@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 
 from ..config import ExpertsConfig, UnitsConfig
-from ..samplers import SAMPLERS
+from ..samplers import SAMPLERS, check_sampler_names
 
 __all__ = [
     "Dimension",
@@ -313,15 +313,7 @@ class SearchSpace(_Strict):
     def _check_steps(cls, steps: list[int] | None) -> list[int] | None:
         return None if steps is None else _distinct_in_range(steps, "sampler steps", 1, 1000)
 
-    @field_validator("samplers")
-    @classmethod
-    def _check_samplers(cls, samplers: list[str] | None) -> list[str] | None:
-        if samplers is None:
-            return None
-        unknown = [name for name in samplers if name not in SAMPLERS]
-        if unknown or len(set(samplers)) != len(samplers):
-            raise ValueError(f"samplers must be distinct names of {', '.join(SAMPLERS)}; got {samplers}")
-        return samplers
+    _check_samplers = field_validator("samplers")(lambda cls, samplers: check_sampler_names(samplers))
 
     def grid_size(self, default_steps: int) -> float:
         """Number of distinct points when every dimension is a list (``inf`` if any is a range)."""
