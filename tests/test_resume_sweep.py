@@ -84,7 +84,7 @@ DAMAGES = {
 @pytest.fixture(scope="module")
 def ray_session():
     """Ray, initialized once for the module's searches (and shut down after them)."""
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     try:
         yield
     finally:
