@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metrics import QualityMetricName
-from .samplers import SAMPLERS, check_sampler_names, distinct_samplers
+from .samplers import SAMPLERS, check_sampler_names, distinct_samplers, get_sampler
 
 __all__ = [
     "ModelConfig",
@@ -332,8 +332,10 @@ class EvalConfig(_Section):
     @field_validator("scheduler")
     @classmethod
     def _known_sampler(cls, value: str) -> str:
-        if value not in SAMPLERS:
-            raise ValueError(f"unknown sampler `{value}`; choose one of {', '.join(SAMPLERS)}")
+        try:
+            get_sampler(value)
+        except KeyError as error:  # its message names the samplers there are
+            raise ValueError(error.args[0]) from None
         return value
 
 

@@ -52,6 +52,11 @@ class Sampler:
     settings: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
+    @property
+    def signature(self) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        """What makes two samplers the same: their scheduler class and settings (an alias shares both)."""
+        return self.scheduler_class, tuple(sorted(self.settings.items()))
+
     def make(self, train_scheduler_config: Mapping[str, Any]) -> SchedulerMixin:
         """A fresh scheduler on the training noise schedule with this sampler's settings."""
         scheduler_class = getattr(importlib.import_module("diffusers"), self.scheduler_class)
@@ -94,9 +99,8 @@ def distinct_samplers(exclude: tuple[str, ...] = ("ddpm",)) -> list[str]:
     steps, so it never serves a few-step baseline)."""
     seen, names = set(), []
     for name, sampler in SAMPLERS.items():
-        key = (sampler.scheduler_class, tuple(sorted(sampler.settings.items())))
-        if name not in exclude and key not in seen:
-            seen.add(key)
+        if name not in exclude and sampler.signature not in seen:
+            seen.add(sampler.signature)
             names.append(name)
     return names
 

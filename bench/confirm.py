@@ -30,12 +30,12 @@ import torch
 from alternas._readers import read_model
 from alternas.api import train_alter
 from alternas.backbones import adapter_for
-from alternas.config import RunConfig
-from alternas.evaluation import ExpertRouter, routed_predictor
+from alternas.bundle import ModelBundle
+from alternas.config import EvalConfig, RunConfig
 from alternas.evaluation.evaluate import generate_for_eval, quality_scores
-from alternas.evaluation.reference import evaluation_inputs
-from alternas.evaluation.sampling import dense_predictor
-from alternas.gating import GateController
+from alternas.evaluation.reference import EvaluationInputs, evaluation_inputs
+from alternas.evaluation.sampling import Predictor, dense_predictor
+from alternas.export import routed_from_plan
 from alternas.plan import ExpertPlan
 from alternas.report import build_report
 from alternas.report.baseline import EQUAL_MACS
@@ -50,25 +50,16 @@ __all__ = ["confirm_trials"]
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
 
 
-def _fid(config: RunConfig, predictor_for: Any, bundle: Any, samples: int, eval_seed: int) -> float:
-    """FID of one model on ``samples`` images of the evaluation noise seeded ``eval_seed``."""
-    scored = config.model_copy(
-        update={"eval": config.eval.model_copy(update={"num_samples": samples, "seed": eval_seed, "metrics": ["fid"]})}
-    )
-    shape = bundle.sample_shape(config.data.resolution)
-    inputs = evaluation_inputs(bundle, scored, shape, torch.device("cpu"))
-    images = generate_for_eval(predictor_for, bundle, scored.eval, inputs.noise, inputs.conditions)
+def _fid(model: Predictor, bundle: ModelBundle, eval_config: EvalConfig, inputs: EvaluationInputs) -> float:
+    """FID of ``model`` sampled with ``eval_config``'s sampler and step count from ``inputs``' noise."""
+    images = generate_for_eval(model, bundle, eval_config, inputs.noise, inputs.conditions)
     return quality_scores(inputs.metrics, images, inputs.conditions)["fid"]
 
 
-def _routed(trial_dir: Path, bundle: Any) -> Any:
-    """The trial's fine-tuned backbone gated by its plan, as a predictor."""
-    plan = ExpertPlan.load(trial_dir / RUN_FILES["plan"])
-    backbone = type(bundle.backbone).from_pretrained(trial_dir / RUN_FILES["backbone"]).eval()
-    adapter = adapter_for(backbone)
-    units = {unit.name: unit for unit in adapter.discover_units()}
-    gates = GateController(backbone, [units[name] for name in plan.unit_names])
-    return routed_predictor(adapter, gates, ExpertRouter(plan.keep_matrix(), plan.routing_table()))
+def _exported_model(folder: Path) -> Predictor:
+    """A trial folder's fine-tuned backbone as the routed model of its plan (what an export runs)."""
+    plan = ExpertPlan.load(folder / RUN_FILES["plan"])
+    return dense_predictor(adapter_for(routed_from_plan(folder / RUN_FILES["backbone"], plan).eval()))
 
 
 def _interval(values: list[float]) -> tuple[float, float | None, float | None]:
@@ -98,6 +89,15 @@ def confirm_trials(
         trial_dir = layout.trial_dir(trial_id)
         config = read_model(trial_dir / RUN_FILES["config"], RunConfig)
         bundle = load_bundle(config.model)
+        scored = config.eval.model_copy(update={"num_samples": samples, "metrics": ["fid"]})
+        shape = bundle.sample_shape(config.data.resolution)
+        inputs = {  # the noise, conditions and FID of each evaluation seed, shared by every model scored
+            seed: evaluation_inputs(
+                bundle, config.model_copy(update={"eval": scored.model_copy(update={"seed": seed})}), shape,
+                torch.device("cpu"),
+            )
+            for seed in eval_seeds
+        }
         sign = 1 if lower else -1
         teacher = dense_predictor(adapter_for(bundle.backbone.eval()))
         candidates = {}  # each sampler's most expensive dense point within the trial's MACs, rescored
@@ -106,10 +106,8 @@ def confirm_trials(
                 if point.sampler not in candidates or point.steps > candidates[point.sampler][0].steps:
                     candidates[point.sampler] = (point, None)
         for sampler, (point, _) in candidates.items():
-            point_config = config.model_copy(
-                update={"eval": config.eval.model_copy(update={"scheduler": point.sampler, "steps": point.steps})}
-            )
-            candidates[sampler] = (point, {seed: _fid(point_config, teacher, bundle, samples, seed) for seed in eval_seeds})
+            dense_eval = scored.model_copy(update={"scheduler": point.sampler, "steps": point.steps})
+            candidates[sampler] = (point, {seed: _fid(teacher, bundle, dense_eval, inputs[seed]) for seed in eval_seeds})
         dense, dense_fid = min(candidates.values(), key=lambda item: sign * statistics.fmean(item[1].values()))
         models = {"search": trial_dir}
         for seed in train_seeds:
@@ -120,8 +118,8 @@ def confirm_trials(
             models[f"seed-{seed}"] = retrained
         per_model = {}
         for name, folder in models.items():
-            routed = _routed(folder, bundle)
-            fids = {seed: _fid(config, routed, bundle, samples, seed) for seed in eval_seeds}
+            model = _exported_model(folder)
+            fids = {seed: _fid(model, bundle, scored, inputs[seed]) for seed in eval_seeds}
             differences = [fids[s] - dense_fid[s] for s in eval_seeds]
             if len(differences) > 1:
                 noise_sds.append(statistics.stdev(differences))

@@ -42,15 +42,14 @@ def bench_samplers(
     run = resolve_trial(recipe, recipe.search.initial_points[0], seed=recipe.search.seed).run
     names = samplers or distinct_samplers()
 
-    def fids(sampler: str, counts: list[int]) -> dict[int, float]:
-        config = run.model_copy(
-            update={"eval": run.eval.model_copy(update={"scheduler": sampler, "num_samples": samples,
-                                                        "metrics": ["fid"], "latency_repeats": 1})}
-        )
-        return {point.steps: point.quality["fid"] for point in measure_baseline(config, counts)}
-
-    reference = fids(REFERENCE[0], [REFERENCE[1]])[REFERENCE[1]]
-    fid = {name: fids(name, steps) for name in names}
+    config = run.model_copy(
+        update={"eval": run.eval.model_copy(update={"num_samples": samples, "metrics": ["fid"], "latency_repeats": 1})}
+    )
+    (reference_point,) = measure_baseline(config, [REFERENCE[1]], [REFERENCE[0]])
+    reference = reference_point.quality["fid"]
+    fid: dict[str, dict[int, float]] = {name: {} for name in names}
+    for point in measure_baseline(config, steps, names):
+        fid[point.sampler][point.steps] = point.quality["fid"]
     return {
         "recipe": str(recipe_file),
         "samples": samples,

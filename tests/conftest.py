@@ -185,6 +185,19 @@ def tiny_recipe(tmp_path: Path, **overrides) -> dict:
     return recipe
 
 
+def one_trained_trial(root: Path, run_config: dict, trial_id: str):
+    """``(layout, result)``: a search run dir at ``root`` with one finished trial, really trained from
+    ``run_config``, and a report section whose 10x tolerance lets it qualify."""
+    from alternas.api import train_alter
+    from alternas.rundir import SearchRunDir, TrialRecord
+
+    layout = SearchRunDir(root)
+    result = train_alter(run_config, run_dir=layout.trial_dir(trial_id))
+    layout.write_record(TrialRecord(trial_id=trial_id, status="finished", seed=0, feasible=True, metrics=result.metrics))
+    layout.recipe_file.write_text("report:\n  quality_tolerance: 10.0\n")
+    return layout, result
+
+
 REPORT_TEACHER = {"teacher_fid": 10.0, "teacher_accuracy": 0.9, "teacher_latency_s": 2.0}
 
 #: trial id -> (share of the prunable units kept, fid, accuracy, feasible); teacher FID 10

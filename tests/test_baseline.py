@@ -20,7 +20,7 @@ from alternas.report.baseline import Baseline, read_baseline, write_baseline
 from alternas.rundir import SearchRunDir
 from alternas.search import baseline as search_baseline
 
-from .conftest import fabricate_run, tiny_recipe
+from .conftest import fabricate_run, one_trained_trial, tiny_recipe
 
 
 #: dense generation MACs of the fabricated trials' teacher (tiny UNet, 10 steps)
@@ -209,12 +209,8 @@ def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, t
     import yaml
 
     from alternas.export import export_experts
-    from alternas.rundir import TrialRecord
 
-    layout = SearchRunDir(tmp_path / "run")
-    result = train_alter(tiny_digits_run_config, run_dir=layout.trial_dir("only"))
-    layout.write_record(TrialRecord(trial_id="only", status="finished", seed=0, feasible=True, metrics=result.metrics))
-    layout.recipe_file.write_text("report:\n  quality_tolerance: 10.0\n")
+    layout, result = one_trained_trial(tmp_path / "run", tiny_digits_run_config, "only")
     dense = result.metrics.teacher_generation_macs
     points = {2: (0.5 * dense, 0.0), 4: (dense, 0.0)}  # a dense FID of 0: no trial can beat it
     write_baseline(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from alternas.api import train_alter
 from alternas.evaluation.baseline import BaselinePoint
 from alternas.report.baseline import Baseline, write_baseline
-from alternas.rundir import SearchRunDir, TrialRecord
 from bench.confirm import _interval, confirm_trials
+
+from .conftest import one_trained_trial
 
 
 def test_the_interval_is_a_t_interval_over_training_seeds():
@@ -19,10 +19,7 @@ def test_the_interval_is_a_t_interval_over_training_seeds():
 
 @pytest.mark.slow
 def test_a_trial_is_retrained_and_scored_against_the_best_cheaper_dense_point(tmp_path, tiny_digits_run_config):
-    layout = SearchRunDir(tmp_path / "run")
-    result = train_alter(tiny_digits_run_config, run_dir=layout.trial_dir("t1"))
-    layout.write_record(TrialRecord(trial_id="t1", status="finished", seed=0, feasible=True, metrics=result.metrics))
-    layout.recipe_file.write_text("report:\n  quality_tolerance: 10.0\n")
+    layout, result = one_trained_trial(tmp_path / "run", tiny_digits_run_config, "t1")
     macs = result.metrics.generation_macs
 
     def point(sampler, steps, share, fid):

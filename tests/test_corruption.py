@@ -142,9 +142,13 @@ def exported(finished_run, tmp_path_factory) -> Path:
 
 
 def _damaged_copy(source: Path, relative: str, damage: str, destination: Path) -> Path:
+    """A copy of ``source`` whose file ``relative`` is damaged (a key of ``DAMAGES``) or ``"deleted"``."""
     shutil.copytree(source, destination)
     target = destination / relative
-    target.write_bytes(DAMAGES[damage](target.read_bytes()))
+    if damage == "deleted":
+        target.unlink()
+    else:
+        target.write_bytes(DAMAGES[damage](target.read_bytes()))
     return destination
 
 
@@ -343,17 +347,13 @@ def test_damage_costs_only_what_the_file_held_and_is_named(finished_run, tmp_pat
     code, output = cli_output(capsys, "report", str(run))
     assert code == 0 and "history.json" in output
 
-    run = tmp_path / "no-metrics"
-    shutil.copytree(finished_run, run)
-    (run / "trials" / DAMAGED / "metrics.json").unlink()
+    run = _damaged_copy(finished_run, f"trials/{DAMAGED}/metrics.json", "deleted", tmp_path / "no-metrics")
     entry = build_report(run).entry(DAMAGED)
     assert entry.role == "unscored" and "metrics.json` is missing" in entry.damage
     code, output = cli_output(capsys, "report", str(run))
     assert code == 0 and "metrics.json` is missing" in output
 
-    run = tmp_path / "no-record"
-    shutil.copytree(finished_run, run)
-    (run / "trials" / DAMAGED / "trial.json").unlink()
+    run = _damaged_copy(finished_run, f"trials/{DAMAGED}/trial.json", "deleted", tmp_path / "no-record")
     entry = build_report(run).entry(DAMAGED)
     assert entry.status == "unreadable" and "trial.json` (the trial's record) is missing" in entry.error
     code, output = cli_output(capsys, "report", str(run))

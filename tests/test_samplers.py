@@ -52,11 +52,7 @@ def dense_fids():
 def test_every_sampler_is_within_the_bound_of_dense_ddim_at_50_steps(dense_fids, name):
     distinct = dense_fids["ratio"]
     sampler = get_sampler(name)
-    twin = next(  # an alias is measured under the first name with its scheduler and settings
-        other for other in distinct
-        if (get_sampler(other).scheduler_class, dict(get_sampler(other).settings))
-        == (sampler.scheduler_class, dict(sampler.settings))
-    )
+    twin = next(other for other in distinct if get_sampler(other).signature == sampler.signature)  # an alias
     ratio = distinct[twin]["10"]
     assert ratio <= FID_RATIO_BOUND, f"{name} at 10 steps: FID {ratio:.2f}x dense DDIM @ 50 ({dense_fids})"
 

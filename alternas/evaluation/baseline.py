@@ -1,5 +1,5 @@
-"""Measure the step-count baseline: the dense teacher at several sampler step counts (with one sampler),
-scored as trials are.
+"""Measure the step-count baseline: the dense teacher at several sampler step counts under one or more
+samplers, scored as trials are.
 
 Each rung is evaluated through the same code as a trial's teacher (:func:`evaluation_inputs`,
 :func:`teacher_reference`, :func:`measure_step_macs`), with the run config's evaluation noise, sampler,
@@ -38,28 +38,33 @@ class BaselinePoint(BaseModel):
     latency_s: float = Field(description="median sampling time of one `eval.latency_batch_size` batch, seconds")
 
 
-def measure_baseline(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
-    """Score the dense teacher of ``config`` at each sampler step count of ``steps``.
+def measure_baseline(
+    config: RunConfig, steps: Sequence[int], samplers: Sequence[str] | None = None
+) -> list[BaselinePoint]:
+    """Score the dense teacher of ``config`` at each sampler step count of ``steps``, under each sampler.
 
     Args:
-        config: a run config (a trial's, or the recipe's fixed sections); its ``eval.steps`` is replaced
-            by each count of ``steps`` in turn, its ``budget.convention`` says how MACs are counted and
-            ``train.threads`` how many CPU threads torch uses (as in a trial).
+        config: a run config (a trial's, or the recipe's fixed sections); its ``eval.scheduler`` and
+            ``eval.steps`` are replaced by each sampler and count in turn, its ``budget.convention`` says
+            how MACs are counted and ``train.threads`` how many CPU threads torch uses (as in a trial).
         steps: the sampler step counts.
+        samplers: names of :data:`~alternas.samplers.SAMPLERS` (default: ``config.eval.scheduler``). The
+            model, its evaluation noise and metrics are set up once for all of them.
 
     Returns:
-        One point per step count, in the order of ``steps``.
+        One point per sampler and step count, by sampler (in the order of ``samplers``), then in the
+        order of ``steps``.
     """
     threads = torch.get_num_threads()
     if config.train.threads is not None:
         torch.set_num_threads(config.train.threads)
     try:
-        return _measure(config, steps)
+        return _measure(config, steps, list(samplers or [config.eval.scheduler]))
     finally:
         torch.set_num_threads(threads)
 
 
-def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
+def _measure(config: RunConfig, steps: Sequence[int], samplers: list[str]) -> list[BaselinePoint]:
     """:func:`measure_baseline` with the threads already set."""
     device = resolve_device(config.train.device)
     bundle = load_bundle(config.model)
@@ -69,34 +74,37 @@ def _measure(config: RunConfig, steps: Sequence[int]) -> list[BaselinePoint]:
         model.to(PRECISIONS[config.model.teacher_precision])
     teacher = dense_predictor(adapter_for(model))
     load_training_set(config.data, bundle, shape)  # as a trial does: fills a real model's FID reference images
-    inputs = evaluation_inputs(bundle, config, shape, device)
+    inputs = evaluation_inputs(bundle, config, shape, device)  # the sampler and step count do not change them
     rungs = {
-        count: config.model_copy(update={"eval": config.eval.model_copy(update={"steps": count})})
+        (sampler, count): config.model_copy(
+            update={"eval": config.eval.model_copy(update={"scheduler": sampler, "steps": count})}
+        )
+        for sampler in samplers
         for count in steps
     }
-    measured: dict[int, tuple[dict[str, float], list[float]]] = {}
-    for count, rung in rungs.items():
+    measured: dict[tuple[str, int], tuple[dict[str, float], list[float]]] = {}
+    for key, rung in rungs.items():
         _, quality = teacher_reference(bundle, rung, teacher, inputs)
         step_macs = measure_step_macs(teacher, bundle, rung.eval, shape, device, config.budget.convention)
-        measured[count] = (quality, step_macs)
+        measured[key] = (quality, step_macs)
     batch = config.eval.latency_batch_size
     noise, conditions = inputs.noise[:batch], inputs.conditions[:batch]
     latency = measure_latencies(
         {
-            str(count): (lambda rung=rung: generate_for_eval(teacher, bundle, rung.eval, noise, conditions))
-            for count, rung in rungs.items()
+            f"{sampler} {count}": (lambda rung=rung: generate_for_eval(teacher, bundle, rung.eval, noise, conditions))
+            for (sampler, count), rung in rungs.items()
         },
         config.eval.latency_repeats,
         synchronize=device.type == "cuda",
     )
     return [
         BaselinePoint(
-            sampler=config.eval.scheduler,
+            sampler=sampler,
             steps=count,
             quality=quality,
             macs_per_step=sum(step_macs) / len(step_macs),
             generation_macs=generation_macs(step_macs, inputs.guidance),
-            latency_s=latency[str(count)],
+            latency_s=latency[f"{sampler} {count}"],
         )
-        for count, (quality, step_macs) in measured.items()
+        for (sampler, count), (quality, step_macs) in measured.items()
     ]

@@ -168,7 +168,8 @@ class Report:
         if self.baseline is None:
             return None
         metric, lower = self.config.quality_metric, self.lower_is_better
-        front = [id(p) for p in self.baseline.front(metric, lower)]
+        front = self.baseline.front(metric, lower)
+        on_front = {id(p) for p in front}
         return {
             "scheduler": self.baseline.scheduler,
             "samplers": self.baseline.samplers,
@@ -176,7 +177,7 @@ class Report:
             "guidance_scale": self.baseline.guidance_scale,
             "num_samples": self.baseline.num_samples,
             "reference_steps": self.baseline.reference_steps,
-            "front": [self.baseline.label(p) for p in self.baseline.front(metric, lower)],
+            "front": [self.baseline.label(p) for p in front],
             "latency_front": [self.baseline.label(p) for p in self.baseline.front(metric, lower, "latency_s")],
             "points": [
                 {
@@ -187,7 +188,7 @@ class Report:
                     "generation_macs": p.generation_macs,
                     "macs_share": self.baseline.share(p.generation_macs),
                     "latency_s": p.latency_s,
-                    "on_front": id(p) in front,
+                    "on_front": id(p) in on_front,
                 }
                 for p in self.baseline.points
             ],

@@ -89,8 +89,8 @@ def baseline_table(report: Report) -> Table:
     if baseline is None:
         return [], []
     metric, lower = report.config.quality_metric, report.lower_is_better
-    macs_front = [id(p) for p in baseline.front(metric, lower)]
-    latency_front = [id(p) for p in baseline.front(metric, lower, "latency_s")]
+    macs_front = {id(p) for p in baseline.front(metric, lower)}
+    latency_front = {id(p) for p in baseline.front(metric, lower, "latency_s")}
     header = [
         "dense sampler",
         "steps",

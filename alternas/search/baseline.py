@@ -63,13 +63,7 @@ def ensure_baseline(recipe: Recipe, layout: SearchRunDir, console: Console) -> B
         highlight=False,
     )
     started = time.perf_counter()
-    points = [
-        point
-        for name in samplers
-        for point in measure_baseline(
-            config.model_copy(update={"eval": config.eval.model_copy(update={"scheduler": name})}), steps
-        )
-    ]
+    points = measure_baseline(config, steps, samplers)
     baseline = Baseline(
         key=key,
         scheduler=config.eval.scheduler,

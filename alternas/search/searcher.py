@@ -103,8 +103,8 @@ class AlterSearch(OptunaSearch):
     the trial's budget constraint (``budget_constraint`` of its last result), so that samplers and
     ``study.best_trials`` treat over-budget trials as infeasible; the constraint is also a user attribute
     (``generation_macs_over_budget``), the study names its objectives and each Optuna trial carries its
-    alternas trial id (``alternas_trial_id``), so that optuna-dashboard shows them. A trial that ended without its
-    objectives (it diverged) is told as failed. After each trial ends, the study is copied to
+    alternas trial id (``alternas_trial_id``), so that optuna-dashboard shows them. A trial that ended
+    without its objectives (it diverged) is told as failed. After each trial ends, the study is copied to
     ``study_file`` (see :mod:`alternas.search.study_file`).
 
     The searcher pickles (Ray Tune pickles it into the ``Tuner`` and into its search state) as plain
@@ -180,7 +180,7 @@ class AlterSearch(OptunaSearch):
         state = {k: v for k, v in self.__dict__.items() if k not in ("_sampler", "_storage", "_ot_study", "_ot_trials")}
         study = self._ot_study
         state["_version"] = _STATE_VERSION
-        state["_study_trials"] = study.get_trials(deepcopy=True) if study is not None else []
+        state["_study_trials"] = study.get_trials(deepcopy=False) if study is not None else []  # pickled anyway
         state["_study_directions"] = [d.name for d in study.directions] if study is not None else []
         state["_study_metric_names"] = study.metric_names if study is not None else None
         state["_trial_numbers"] = {trial_id: trial.number for trial_id, trial in self._ot_trials.items()}

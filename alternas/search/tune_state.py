@@ -26,6 +26,7 @@ from .searcher import AlterSearch
 
 __all__ = ["check_tune_state", "what_survives"]
 
+
 def _experiment_state(data: bytes, started: bool) -> None:
     """Check Tune's experiment state as ``TuneController.resume`` reads it: a dict whose ``runner_data``
     is a dict and whose ``trial_data`` lists ``(trial state, run metadata)`` pairs of JSON objects; once
