@@ -8,7 +8,7 @@ RECIPE ?= recipes/quickstart.yaml
 export ALTERNAS_DEPS
 export ALTERNAS_VENV := $(VENV)
 
-.PHONY: setup quickstart test test-fast bench lock
+.PHONY: setup quickstart test test-fast bench lock docs
 
 setup:
 	./scripts/setup.sh
@@ -28,3 +28,11 @@ bench: setup
 # Resolve pyproject.toml's ranges afresh and rewrite requirements-lock.txt (then run make test).
 lock:
 	./scripts/lock.sh
+
+# Regenerate what is generated from the recipe's pydantic models: recipes/recipe.schema.json (the output of
+# `alternas schema`, checked by tests/test_schema.py) and docs/recipes.md (scripts/recipe_docs.py, checked by
+# tests/test_docs.py with --check).
+docs: setup
+	$(PYTHON_BIN)/alternas schema > recipes/recipe.schema.json.tmp
+	mv recipes/recipe.schema.json.tmp recipes/recipe.schema.json
+	$(PYTHON_BIN)/python scripts/recipe_docs.py

@@ -1,4 +1,4 @@
-"""The benchmark suite: every number of the README's Results section, measured in one run.
+"""The benchmark suite: every number of docs/results.md, measured in one run.
 
     python -m bench [--quick] [--only training,inference,search,macs,ablation] [--out reports/bench]
 

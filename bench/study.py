@@ -1,7 +1,7 @@
 """A paired side study: one change of the training recipe against the ablation's cells, on validation noise.
 
 A change to how the built-in default trains (a learning-rate decay, a shorter hypernetwork phase) is
-judged here, not on the numbers the README reports. Every cell is an ablation cell
+judged here, not on the numbers docs/results.md reports. Every cell is an ablation cell
 (``bench/ablation.py``: same data, budget, backbone updates and evaluation), but every cell, with and
 without the change, is scored on evaluation noise drawn with ``--eval-seed`` (default 4321) instead of
 the reported results' ``eval.seed`` (1234). Each (method, seed) pair trains twice, as is and with the
