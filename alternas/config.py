@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metrics import QualityMetricName
-from .samplers import SAMPLERS, check_sampler_names, distinct_samplers, get_sampler
+from .samplers import check_sampler_names, distinct_samplers, get_sampler, sampler_names, sampler_schema
 
 __all__ = [
     "ModelConfig",
@@ -302,7 +302,7 @@ class EvalConfig(_Section):
     scheduler: str = Field(
         "ddim",
         description="sampler used for evaluation (see alternas.samplers)",
-        json_schema_extra=lambda schema: schema.update(enum=list(SAMPLERS)),
+        json_schema_extra=lambda schema: (schema.pop("type"), schema.update(sampler_schema())),
     )
     steps: int = Field(20, ge=1, le=1000, description="sampler steps")
     num_samples: int = Field(500, ge=2, description="images generated per model for the metrics")
@@ -328,6 +328,8 @@ class EvalConfig(_Section):
         if len(set(value)) != len(value):
             raise ValueError(f"metrics must not repeat, got {value}")
         return value
+
+    _named_sampler = field_validator("scheduler", mode="before")(lambda cls, value: sampler_names(value))
 
     @field_validator("scheduler")
     @classmethod
@@ -388,8 +390,10 @@ class BaselineConfig(_Section):
         None,
         description="samplers the dense teacher is measured with; None = every sampler alternas offers (the best "
         "a user gets for free), e.g. [ddim] for a deployment that cannot change its scheduler",
+        json_schema_extra=lambda schema: schema.update(items=sampler_schema()),
     )
 
+    _named_samplers = field_validator("samplers", mode="before")(lambda cls, value: sampler_names(value))
     _check_samplers = field_validator("samplers")(lambda cls, value: check_sampler_names(value))
 
     def baseline_samplers(self, recipe_sampler: str) -> list[str]:

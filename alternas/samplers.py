@@ -11,11 +11,17 @@ scheduler configs diffusers ships with Stable Diffusion) starts at t = 1000 - 10
 
 Add a sampler with :func:`register_sampler` (one call, in any module imported before the recipe is
 read); evaluation, the export's scheduler, the recipe schema and validation all read :data:`SAMPLERS`.
+A recipe may also change a registered sampler's settings in place, ``{name: unipc, solver_order: 3}``:
+:func:`sampler_name` turns that into the name ``unipc{"solver_order": 3}``, which :func:`get_sampler`
+reads back, so the rest of alternas (trial configs, the baseline, the search space) only ever holds names.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,6 +37,9 @@ __all__ = [
     "get_sampler",
     "make_scheduler",
     "register_sampler",
+    "sampler_name",
+    "sampler_names",
+    "sampler_schema",
     "sampler_timesteps",
 ]
 
@@ -59,8 +68,33 @@ class Sampler:
 
     def make(self, train_scheduler_config: Mapping[str, Any]) -> SchedulerMixin:
         """A fresh scheduler on the training noise schedule with this sampler's settings."""
-        scheduler_class = getattr(importlib.import_module("diffusers"), self.scheduler_class)
-        return scheduler_class.from_config(dict(train_scheduler_config), **self.settings)
+        return self._scheduler_class().from_config(dict(train_scheduler_config), **self.settings)
+
+    def with_settings(self, settings: Mapping[str, Any]) -> Sampler:
+        """This sampler with ``settings`` over its own, named ``<name>{<settings as sorted JSON>}``.
+
+        Raises:
+            KeyError: a setting the scheduler class does not take, or values it cannot sample with (the
+                message names the settings it takes, or the scheduler's own complaint).
+        """
+        scheduler_class = self._scheduler_class()
+        known = sorted(set(inspect.signature(scheduler_class.__init__).parameters) - {"self", "kwargs"})
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise KeyError(
+                f"sampler `{self.name}` ({self.scheduler_class}) has no setting {', '.join(map(repr, unknown))}; "
+                f"its settings are {', '.join(known)}"
+            )
+        merged = {**self.settings, **settings}
+        try:  # values are checked where diffusers checks them: building the scheduler and placing steps
+            scheduler_class(**merged).set_timesteps(10)
+        except Exception as error:  # noqa: BLE001 - any complaint of diffusers' is the user's to read
+            raise KeyError(f"sampler `{self.name}` cannot sample with {dict(settings)}: {error}") from None
+        name = self.name + json.dumps(dict(settings), sort_keys=True)
+        return Sampler(name, self.scheduler_class, merged, f"{self.description}, with {dict(settings)}")
+
+    def _scheduler_class(self) -> type[SchedulerMixin]:
+        return getattr(importlib.import_module("diffusers"), self.scheduler_class)
 
     def timesteps(self, train_scheduler_config: Mapping[str, Any], steps: int) -> list[int]:
         """The training timesteps this sampler visits at ``steps`` steps, in visiting order."""
@@ -82,15 +116,61 @@ def register_sampler(sampler: Sampler) -> Sampler:
     return sampler
 
 
-def get_sampler(name: str) -> Sampler:
-    """The sampler registered as ``name``.
+def sampler_name(choice: str | Mapping[str, Any]) -> str:
+    """The name of a recipe's sampler: ``choice`` itself, or for a mapping ``{name: unipc, **settings}``
+    the registered sampler's name followed by its settings as sorted JSON (``unipc{"solver_order": 3}``).
 
     Raises:
-        KeyError: no sampler has that name (the message lists those that do).
+        ValueError: a mapping without a ``name``.
     """
-    if name not in SAMPLERS:
-        raise KeyError(f"unknown sampler `{name}`; choose one of {', '.join(SAMPLERS)}")
-    return SAMPLERS[name]
+    if not isinstance(choice, Mapping):
+        return choice
+    if not isinstance(choice.get("name"), str):
+        raise ValueError(f"a sampler given as a mapping needs a `name` (e.g. {{name: unipc, solver_order: 3}}), got {dict(choice)}")
+    settings = {key: value for key, value in choice.items() if key != "name"}
+    return choice["name"] + json.dumps(settings, sort_keys=True) if settings else choice["name"]
+
+
+def sampler_names(choices: Any) -> Any:
+    """``choices`` with each mapping of a list turned into its :func:`sampler_name` (anything else as it is,
+    for validation to judge)."""
+    if isinstance(choices, list):
+        return [sampler_name(choice) if isinstance(choice, Mapping) else choice for choice in choices]
+    return sampler_name(choices) if isinstance(choices, Mapping) else choices
+
+
+def sampler_schema() -> dict[str, Any]:
+    """The JSON schema of one sampler choice: a registered name, or ``{name: <registered>, <setting>: ...}``."""
+    names = {"type": "string", "enum": list(SAMPLERS)}
+    with_settings = {"type": "object", "required": ["name"], "properties": {"name": names},
+                     "additionalProperties": True, "description": "a sampler with settings of its own"}
+    return {"anyOf": [names, with_settings]}
+
+
+def get_sampler(name: str) -> Sampler:
+    """The sampler named ``name``: a registered one, or one with settings of its own (:func:`sampler_name`).
+
+    Raises:
+        KeyError: no sampler has that name, or its settings do not work (the message says which).
+    """
+    if name in SAMPLERS:
+        return SAMPLERS[name]
+    base, brace, rest = name.partition("{")
+    if brace and base in SAMPLERS:
+        try:
+            settings = json.loads(brace + rest)
+        except json.JSONDecodeError:
+            settings = None
+        if isinstance(settings, dict):
+            return _with_settings(base, brace + rest)
+    raise KeyError(f"unknown sampler `{name}`; choose one of {', '.join(SAMPLERS)}, or one with settings such as "
+                   f"{{name: unipc, solver_order: 3}}")
+
+
+@functools.cache
+def _with_settings(base: str, settings: str) -> Sampler:
+    """The registered sampler ``base`` with the JSON object ``settings`` (checked once per name)."""
+    return SAMPLERS[base].with_settings(json.loads(settings))
 
 
 def distinct_samplers(exclude: tuple[str, ...] = ("ddpm",)) -> list[str]:
@@ -113,8 +193,13 @@ def check_sampler_names(names: list[str] | None) -> list[str] | None:
     """
     if names is None:
         return None
-    if not names or len(set(names)) != len(names) or any(name not in SAMPLERS for name in names):
+    if not names or len(set(names)) != len(names):
         raise ValueError(f"samplers must be distinct names of {', '.join(SAMPLERS)}, at least one; got {names}")
+    for name in names:
+        try:
+            get_sampler(name)
+        except KeyError as error:
+            raise ValueError(error.args[0]) from None
     return names
 
 

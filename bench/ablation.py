@@ -11,7 +11,9 @@ several seeds, each evaluated beside the dense teacher with the same noise and s
   hypernetwork's iterations (``hypernet.warm_start_steps``).
 
 Every method gets the same number of backbone updates, and the dense teacher is measured at the
-step count of equal total generation MACs. A longer cell trains Static and ALTER several times as
+step count of equal total generation MACs, with the methods' sampler (DDIM) and with every sampler
+alternas offers (the best of them is the strongest free alternative; ``--dense-only`` measures just
+these rows, which need no training). A longer cell trains Static and ALTER several times as
 long (seed 0) to show the trend with training length. The sparsity sweep runs ALTER at several
 budgets (Table 10's analogue).
 
@@ -20,7 +22,7 @@ Cells run in parallel worker processes (one torch thread each) and each finished
 same ``--out`` resumes where it stopped.
 
     python -m bench.ablation [--quick] [--seeds 0 1 2 3 4] [--steps 300] [--samples 300] [--workers 2]
-                             [--long-factor 4] [--out DIR] [--json FILE]
+                             [--long-factor 4] [--dense-only] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -44,10 +46,11 @@ from alternas._atomic import atomic_write_text
 from alternas.api import train_alter
 from alternas.config import RunConfig
 from alternas.evaluation.baseline import measure_baseline
+from alternas.samplers import distinct_samplers
 
 from .output import emit_json
 
-__all__ = ["METHODS", "Method", "ablation_config", "run_ablation", "run_sparsity_sweep"]
+__all__ = ["METHODS", "Method", "ablation_config", "dense_rows", "run_ablation", "run_sparsity_sweep"]
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,23 @@ def _table(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return table
 
 
+def dense_rows(seed: int, budget: float, num_samples: int) -> dict[str, Any]:
+    """The dense teacher at the step count of equal total generation MACs (``20 * budget`` steps), on the
+    methods' evaluation noise (that of ``seed``'s cells): with the methods' sampler (``dense_equal_macs``),
+    with each sampler alternas offers (``dense_samplers_equal_macs``) and the best of those by FID
+    (``dense_best_sampler_equal_macs``)."""
+    dense_steps = max(1, round(20 * budget))
+    config = RunConfig.model_validate(ablation_config("static", seed, budget, 300, num_samples))  # no training
+    points = measure_baseline(config, [dense_steps], distinct_samplers())
+    by_sampler = {point.sampler: {"steps": dense_steps, **point.quality} for point in points}
+    best = min(by_sampler, key=lambda name: by_sampler[name]["fid"])
+    return {
+        "dense_equal_macs": by_sampler[config.eval.scheduler],
+        "dense_samplers_equal_macs": by_sampler,
+        "dense_best_sampler_equal_macs": {"sampler": best, **by_sampler[best]},
+    }
+
+
 def run_ablation(
     seeds: Sequence[int],
     budget: float,
@@ -180,7 +200,7 @@ def run_ablation(
     """Every method x seed (the same seeds and evaluation noise for all).
 
     Returns per-method mean/std of each metric, the per-seed FID difference to Static (paired), the
-    dense teacher at the same 20 steps and at the step count of equal total generation MACs, and with
+    dense teacher at the same 20 steps and the :func:`dense_rows` at equal total generation MACs, and with
     ``long_factor > 1`` the longer cell: Static and ALTER at ``long_factor * steps`` iterations, seed 0.
     """
     cells = {
@@ -198,9 +218,6 @@ def run_ablation(
     first = runs["static"][0]
     teacher = {key.removeprefix("teacher_"): float(first[key]) for key in ("teacher_fid", "teacher_accuracy")
                if key in first}
-    dense_steps = max(1, round(20 * budget))
-    config = RunConfig.model_validate(ablation_config("static", seeds[0], budget, steps, num_samples))
-    (point,) = measure_baseline(config, [dense_steps])
     document: dict[str, Any] = {
         "budget_macs_share": budget,
         "train_steps": steps,
@@ -208,7 +225,7 @@ def run_ablation(
         "num_samples": num_samples,
         "methods": _table(runs),
         "teacher": teacher,
-        "dense_equal_macs": {"steps": dense_steps, **point.quality},
+        **dense_rows(seeds[0], budget, num_samples),
     }
     if long_factor > 1:
         document["long"] = {
@@ -241,12 +258,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300, help="evaluation samples per cell")
     parser.add_argument("--workers", type=int, default=2, help="cells trained at once (one thread each)")
     parser.add_argument("--long-factor", type=int, default=4, help="the longer cell trains this many times longer")
+    parser.add_argument("--dense-only", action="store_true", help="only the dense rows (no training)")
     parser.add_argument("--sweep", type=float, nargs="*", default=[], help="also run ALTER at these budgets")
     parser.add_argument("--out", type=Path, default=None, help="keep the run dirs (and resume) here")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.steps, args.samples, args.long_factor = [0], 200, 200, 0
+    if args.dense_only:
+        command = " ".join(["python -m bench.ablation", *sys.argv[1:]])
+        emit_json({"command": command, "ablation": dense_rows(args.seeds[0], args.budget, args.samples)}, args.json)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         workdir = args.out or Path(tmp)
         results: dict[str, Any] = {

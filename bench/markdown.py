@@ -143,6 +143,10 @@ def _ablation(section: dict[str, Any]) -> list[str]:
     if dense is not None:
         rows.append([f"dense teacher, {dense['steps']} steps (equal total MACs)", f"{dense['fid']:.2f}",
                      f"{dense['accuracy']:.3f}", "", "", f"{dense['steps'] / 20:.3f}", "", "", ""])
+    best = table.get("dense_best_sampler_equal_macs")
+    if best is not None:
+        rows.append([f"dense teacher, {best['steps']} steps, best sampler ({best['sampler']}, equal total MACs)",
+                     f"{best['fid']:.2f}", f"{best['accuracy']:.3f}", "", "", f"{best['steps'] / 20:.3f}", "", "", ""])
     for method, metrics in table["methods"].items():
         paired = metrics.get("fid_minus_static")
         rows.append([

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 
 from alternas.config import EvalConfig
+from alternas.recipe import load_recipe, resolve_trial
+from alternas.recipe.space import SAMPLER_PARAM
 from alternas.samplers import SAMPLERS, Sampler, get_sampler, make_scheduler, register_sampler, sampler_timesteps
+from alternas.search.searcher import optuna_space
 
-from .conftest import SCHEDULE
+from .conftest import SCHEDULE, tiny_recipe
 
 #: the bound of the samplers issue: at 10 steps, no sampler worse than 1.5x dense DDIM at 50 steps
 FID_RATIO_BOUND = 1.5
@@ -36,6 +39,41 @@ def test_an_unknown_sampler_is_refused_with_the_names_and_a_new_one_registers_on
             register_sampler(toy)
     finally:
         SAMPLERS.pop("toy_test_ddim", None)
+
+
+def test_a_recipe_gives_a_sampler_settings_of_its_own_and_gets_a_name_that_reads_back(tmp_path):
+    """``{name: unipc, timestep_spacing: trailing}`` anywhere a sampler is named becomes the name
+    ``unipc{"timestep_spacing": "trailing"}``: the trial's config, the search dimension and the baseline
+    all carry it, and it samples with the setting (trailing spacing starts at t = 999)."""
+    trailing = {"name": "unipc", "timestep_spacing": "trailing"}
+    data = tiny_recipe(tmp_path)
+    data["eval"]["scheduler"] = trailing
+    data["space"]["samplers"] = [trailing, "ddim"]
+    data["report"] = {"baseline": {"steps": [2, 4], "samplers": ["unipc", {"name": "dpmpp_2m", "solver_order": 1}]}}
+    recipe = load_recipe(data)
+    name = 'unipc{"timestep_spacing": "trailing"}'
+    assert recipe.eval.scheduler == name and recipe.space.samplers == [name, "ddim"]
+    assert recipe.report.baseline.samplers == ["unipc", 'dpmpp_2m{"solver_order": 1}']
+    assert optuna_space(recipe)[SAMPLER_PARAM].choices == (name, "ddim")
+    trial = resolve_trial(recipe, {"experts": "static", "budget.macs_share": 0.6, "eval.steps": 4, SAMPLER_PARAM: name}, seed=0)
+    assert EvalConfig.model_validate(trial.run.eval.model_dump()).scheduler == name
+    assert sampler_timesteps(name, SCHEDULE, 4) == [999, 749, 499, 249]
+    assert get_sampler(name).settings == {"timestep_spacing": "trailing"}
+    assert make_scheduler('dpmpp_2m{"solver_order": 1}', SCHEDULE).config.solver_order == 1
+
+
+@pytest.mark.parametrize(
+    ("choice", "message"),
+    [
+        ({"name": "unipc", "solver_ordr": 3}, r"`unipc` \(UniPCMultistepScheduler\) has no setting 'solver_ordr'; its settings are .*solver_order"),
+        ({"name": "unipc", "timestep_spacing": "sideways"}, "`unipc` cannot sample with .*sideways"),
+        ({"solver_order": 3}, "needs a `name`"),
+        ({"name": "unipcc", "solver_order": 3}, "unknown sampler `unipcc"),
+    ],
+)
+def test_a_sampler_with_wrong_settings_is_refused_with_what_it_takes(choice, message):
+    with pytest.raises(ValueError, match=message):
+        EvalConfig(scheduler=choice)
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_v
 from pydantic.json_schema import JsonSchemaValue
 
 from ..config import ExpertsConfig, UnitsConfig
-from ..samplers import SAMPLERS, check_sampler_names
+from ..samplers import check_sampler_names, sampler_names, sampler_schema
 
 __all__ = [
     "Dimension",
@@ -301,7 +301,7 @@ class SearchSpace(_Strict):
         min_length=1,
         description="samplers to try (names of alternas.samplers); None = the recipe's `eval.scheduler`. Routing "
         "is defined on training timesteps, so each trial's experts serve the steps of its own sampler",
-        json_schema_extra=lambda schema: schema.update(items={"enum": list(SAMPLERS), "type": "string"}),
+        json_schema_extra=lambda schema: schema.update(items=sampler_schema()),
     )
     ranges: dict[str, Dimension] = Field(
         default_factory=dict,
@@ -313,6 +313,7 @@ class SearchSpace(_Strict):
     def _check_steps(cls, steps: list[int] | None) -> list[int] | None:
         return None if steps is None else _distinct_in_range(steps, "sampler steps", 1, 1000)
 
+    _named_samplers = field_validator("samplers", mode="before")(lambda cls, samplers: sampler_names(samplers))
     _check_samplers = field_validator("samplers")(lambda cls, samplers: check_sampler_names(samplers))
 
     def grid_size(self, default_steps: int) -> float:
