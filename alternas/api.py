@@ -19,7 +19,7 @@ from .config import RunConfig
 from .images import save_image_grid
 from .plan import ExpertPlan
 from .metrics import TrialMetrics
-from .rundir import RUN_FILES, write_metrics
+from .rundir import RUN_FILES, SAMPLE_CONDITIONS, write_metrics
 from .runtime import allow_recompiles
 from .sources import load_bundle, load_training_set
 from .trainer import AlterTrainer, TrainerCallback
@@ -103,6 +103,7 @@ def train_alter(
     plan = trainer.expert_plan()
     metrics = TrialMetrics()
     if evaluate:
+        from .evaluation.prompts import evaluation_conditions
         from .evaluation.trial import evaluate_trial
 
         metrics, images = evaluate_trial(trainer)
@@ -110,6 +111,8 @@ def train_alter(
             scale = max(1, 64 // images["experts"].shape[-1])
             save_image_grid(images["experts"][:100], run_path / RUN_FILES["samples"] / "experts.png", 10, scale)
             save_image_grid(images["teacher"][:100], run_path / RUN_FILES["samples"] / "teacher.png", 10, scale)
+            shown = evaluation_conditions(trainer.bundle.conditioner, trainer.config.eval, len(images["experts"][:100]))
+            atomic_write_text(run_path / RUN_FILES["samples"] / SAMPLE_CONDITIONS, json.dumps([str(c) for c in shown]))
     metrics.train_seconds = train_seconds
     metrics.hard_macs_share_planned = plan.macs.share
     metrics.target_macs_share = trainer.config.budget.macs_share

@@ -50,6 +50,9 @@ RUN_FILES = {
     "samples": "samples",
 }
 
+#: in ``samples/``: the condition (class label or prompt) of each image of the sample grids, in grid order
+SAMPLE_CONDITIONS = "conditions.json"
+
 #: stopped: ended early by the successive-halving scheduler at a rung (its metrics are the rung's)
 TrialStatus = Literal["pending", "running", "finished", "failed", "stopped"]
 

@@ -89,10 +89,10 @@ def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_th
     report = write_report(layout.root)
     labels = {e.trial_id: report.baseline_label(e) for e in report.entries}
     assert labels == {
-        "a": "dominated by dense ddim @ 10 steps: FID 9.5 at 1.00x MACs",
+        "a": "dominated by dense ddim @ 10 steps: FID 9.5",
         "b": "beyond",
         "c": "beyond",  # cheaper than every dense point
-        "d": "dominated by dense ddim @ 5 steps: FID 12 at 0.50x MACs",
+        "d": "dominated by dense ddim @ 5 steps: FID 12",
         "e": "beyond",
         "f": "-",
         "g": "-",
@@ -103,14 +103,16 @@ def test_trials_are_labelled_beyond_the_baseline_or_with_the_dense_step_count_th
     frontier = json.loads((layout.root / "frontier.json").read_text())
     assert frontier["baseline"]["front"] == ["dense ddim @ 2 steps", "dense ddim @ 5 steps", "dense ddim @ 10 steps"]
     assert frontier["baseline"]["samplers"] == ["ddim"] and frontier["baseline"]["points"][1]["sampler"] == "ddim"
-    assert [p["macs_share"] for p in frontier["baseline"]["points"]] == [0.2, 0.5, 1.0]
+    step = frontier["dense_step_macs"]  # the report's unit of cost: one dense step
+    assert [p["generation_macs"] / step for p in frontier["baseline"]["points"]] == pytest.approx([2, 5, 10])
     trials = {t["trial_id"]: t for t in frontier["trials"]}
+    assert trials["b"]["dense_steps"] == pytest.approx(trials["b"]["generation_macs"] / step)
     assert trials["d"]["baseline"] == labels["d"] and trials["d"]["dominated_by_dense_steps"] == 5
     assert trials["b"]["baseline"] == "beyond" and trials["b"]["beyond_baseline"] is True
     markdown = (layout.root / "report.md").read_text()
     assert "## Dense step-count baseline" in markdown and "4 of 5 scored trials do" not in markdown
     assert "3 of 5 scored trials do" in markdown
-    assert "| ddim | 5 | 12 | 39.8 MMACs | 0.5 | 1 | yes | yes | d |" in markdown
+    assert "| ddim | 5 | 12 | 39.8 MMACs | 1 | yes | yes | d |" in markdown
     assert "| d | dominated |" in markdown and labels["d"] in markdown
     assert "dense step-count baseline" in (layout.root / "report.html").read_text()
 
@@ -124,7 +126,7 @@ def test_when_no_trial_beats_the_baseline_the_winner_names_the_dense_step_count(
     assert (winner.trial_id, winner.qualified, winner.dense_steps) == ("b", False, 5)
     assert winner.message.startswith(
         "No trial beats the dense step-count baseline: run the dense model with ddim at 5 steps instead "
-        "(FID 9 at 0.50x MACs), which is at least as good as the rule's pick trial b (fid 11"
+        "(FID 9), which is at least as good as the rule's pick trial b (fid 11"
     )
     frontier = json.loads((layout.root / "frontier.json").read_text())
     assert frontier["winner"]["dense_steps"] == 5 and frontier["winner"]["message"] == winner.message
@@ -224,8 +226,8 @@ def test_an_export_records_how_its_trial_stands_against_the_baseline(tmp_path, t
     provenance = yaml.safe_load((tmp_path / "export" / "experts.yaml").read_text())["provenance"]
     record = provenance["step_count_baseline"]
     assert record["beyond"] is False and record["dense_steps_instead"] == 2
-    assert record["dominated_by"] == {"sampler": "ddim", "steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense, "macs_share": 0.5}
-    assert record["label"] == "dominated by dense ddim @ 2 steps: FID 0 at 0.50x MACs"
+    assert record["dominated_by"] == {"sampler": "ddim", "steps": 2, "quality": 0.0, "generation_macs": 0.5 * dense}
+    assert record["label"] == "dominated by dense ddim @ 2 steps: FID 0"
 
 
 @pytest.mark.parametrize(("dense_share", "beyond"), [(0.5410, False), (0.5470, True)])
@@ -253,5 +255,5 @@ def test_a_recipe_may_restrict_the_baseline_to_its_own_samplers(tmp_path):
     layout.root.mkdir(parents=True)
     baseline = search_baseline.ensure_baseline(recipe, layout, Console(quiet=True))
     assert baseline.samplers == ["ddim"] and baseline.samplers_restricted and len(baseline.points) == 2
-    with pytest.raises(ConfigError, match="samplers must be distinct names of ddim"):
+    with pytest.raises(ConfigError, match="unknown sampler `dpm`; choose one of ddim"):
         load_recipe({**data, "report": {"baseline": {"samplers": ["dpm"]}}})

@@ -45,6 +45,7 @@ RUN_FILES = [
             "backbone/diffusion_pytorch_model.safetensors",
             "samples/experts.png",
             "samples/teacher.png",
+            "samples/conditions.json",
         )
     ),
     "trials/trial_f/trial.json",

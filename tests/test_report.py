@@ -186,7 +186,7 @@ def test_terminal_rendering_names_the_winner(run_dir):
     console = Console(record=True, width=140)
     console.print(report_renderable(build_report(run_dir)))
     text = console.export_text()
-    assert "front ★" in text and "dense @ 10 steps" in text and "TrainingDiverged: loss is nan" in text
+    assert "front ★" in text and "dense ddim @ 10 steps" in text and "TrainingDiverged: loss is nan" in text
 
 
 def test_report_cli_writes_the_report_and_a_run_without_finished_trials_exits_2(run_dir, tmp_path, capsys):
@@ -208,15 +208,93 @@ def test_report_cli_writes_the_report_and_a_run_without_finished_trials_exits_2(
         build_report(tmp_path)
 
 
+#: a search whose trials crowd into a narrow band of MACs: four front points a sixteenth of the prunable units
+#: apart, each with a near twin behind it, and an infeasible one among them
+CROWDED_TRIALS = {
+    **{f"front{i}": (kept, 11.0 - 0.2 * i, 0.9, True) for i, kept in enumerate((0.4375, 0.5, 0.5625, 0.625))},
+    **{f"twin{i}": (kept, 11.1 - 0.2 * i, 0.9, True) for i, kept in enumerate((0.4375, 0.5, 0.5625, 0.625))},
+    "over": (0.5, 10.0, 0.9, False),
+}
+
+
+@pytest.fixture(scope="module")
+def crowded_report(tmp_path_factory):
+    """The report of a crowded run with a two-sampler dense baseline whose ladders run through the trials."""
+    from alternas.evaluation.baseline import BaselinePoint
+    from alternas.report.baseline import Baseline, write_baseline
+
+    layout = fabricate_run(tmp_path_factory.mktemp("crowded") / "run", trials=CROWDED_TRIALS)
+    teacher = build_report(layout.root).teachers[0]  # the dense teacher at the trials' 10 steps
+    ladders = {"ddim": {4: 14.0, 6: 11.5, 8: 10.6, 10: 10.2, 20: 9.0}, "unipc": {4: 12.0, 6: 10.8, 8: 10.1, 10: 9.9, 20: 8.8}}
+    write_baseline(layout.root, Baseline(
+        key="crowded", scheduler="ddim", guidance_scale=1.0, num_samples=100, convention="macs", reference_steps=10,
+        points=[BaselinePoint(sampler=sampler, steps=steps, quality={"fid": fid}, macs_per_step=teacher.macs / 10,
+                              generation_macs=teacher.macs * steps / 10, latency_s=teacher.latency_s * steps / 10)
+                for sampler, ladder in ladders.items() for steps, fid in ladder.items()],
+    ))
+    return write_report(layout.root)
+
+
+def test_a_crowded_pareto_figure_labels_every_front_point_without_overlap_and_shows_the_winner_on_top(crowded_report):
+    from alternas.report.figures import pareto_figure
+
+    figure = pareto_figure(crowded_report)
+    renderer = figure.canvas.get_renderer()
+    winner = crowded_report.winner_entry
+    for ax in figure.axes:
+        texts = [text.get_text() for text in ax.texts]
+        assert f"winner {winner.trial_id}" in texts and "dense ddim @ 10 steps" in texts
+        assert any(text.endswith("dense points off the axes (see the baseline table)") for text in texts)
+        boxes = [text.get_window_extent(renderer) for text in ax.texts]
+        frame = ax.get_window_extent(renderer)
+        for i, box in enumerate(boxes):
+            assert frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1, texts[i]
+            for j in range(i + 1, len(boxes)):
+                assert not box.overlaps(boxes[j]), (texts[i], texts[j])
+        ring = max(ax.collections, key=lambda artist: artist.get_zorder())
+        assert ring.get_label() == f"winner ({winner.trial_id})"
+    macs_axes = figure.axes[0]
+    # off the MACs axes: both 20-step points (far beyond the trials' costs) and ddim @ 4 steps (far worse than
+    # the worst trial)
+    assert "3 dense points off the axes (see the baseline table)" in {text.get_text() for text in macs_axes.texts}
+    front_labels = {e.trial_id for e in crowded_report.entries if e.trial_id in crowded_report.front} - {winner.trial_id}
+    assert front_labels and front_labels <= {text.get_text() for text in macs_axes.texts}
+    # framed on the trials and their teacher, 1.3x beyond them either way (in MMACs), not on the 20-step points
+    costs = [e.macs for e in crowded_report.entries if e.macs] + [crowded_report.teachers[0].macs]
+    assert macs_axes.get_xlim() == pytest.approx((min(costs) / 1.3e6, max(costs) * 1.3 / 1e6))
+
+
+def test_the_sample_grids_name_the_class_of_each_column_and_only_when_columns_share_one(tmp_path):
+    import torch
+
+    from alternas.images import save_image_grid
+    from alternas.report.figures import samples_figure
+
+    layout = fabricate_run(tmp_path / "run")
+    samples = layout.trial_dir("a") / "samples"
+    for name in ("experts.png", "teacher.png"):
+        save_image_grid(torch.rand(20, 1, 8, 8), samples / name, 10, 4)
+    (samples / "conditions.json").write_text(json.dumps([str(i % 10) for i in range(20)]))
+    entry = build_report(layout.root).entry("a")
+    for ax in samples_figure(entry).axes:
+        assert [label.get_text() for label in ax.get_xticklabels()] == [str(i) for i in range(10)]
+        assert ax.get_xlabel() == "the class each column is conditioned on"
+    (samples / "conditions.json").write_text(json.dumps([f"a photo of a {i}" for i in range(20)]))  # prompts
+    assert all(not ax.get_xticks().size for ax in samples_figure(entry).axes)
+
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's `chromium` is not installed (scripts/install_chromium.sh)"
 )
-def test_report_html_renders_in_headless_chromium(run_dir, written, tmp_path):
-    """Open report.html from disk, save a screenshot, and check every figure was decoded and painted."""
-    report = written
+@pytest.mark.parametrize("which", ["written", "crowded_report"])
+def test_report_html_renders_in_headless_chromium(request, which, tmp_path):
+    """Open report.html from disk, save a screenshot, and check every figure was decoded and painted (for
+    the plain run and the crowded one)."""
+    report = request.getfixturevalue(which)
+    run_dir = report.run_dir
     flags = [
         "--headless",
         "--no-sandbox",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import torch
@@ -156,6 +157,8 @@ def test_digits_learned_routing_meets_the_budget(tiny_digits_run_config, tmp_pat
                        torch.tensor(result.plan.sampler.experts))
     assert (tmp_path / "run" / "backbone" / "diffusion_pytorch_model.safetensors").is_file()
     assert (tmp_path / "run" / "samples" / "experts.png").is_file()
+    shown = json.loads((tmp_path / "run" / "samples" / "conditions.json").read_text())  # the grids' class labels
+    assert shown[:12] == ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "1"]
 
 
 def test_lr_factor_warms_up_holds_then_falls_over_the_last_decay_steps():

@@ -4,7 +4,8 @@ against it: the best a user gets for free, at each MACs.
 
 A trial lies *beyond* the baseline when no dense point costs no more total generation MACs (up to
 :data:`EQUAL_MACS`) and is at least as good (strictly better in one of the two); otherwise the cheapest
-dense point that dominates it is named, e.g. ``"dominated by dense unipc @ 4 steps: FID 14.1 at 0.50x MACs"``.
+dense point that dominates it is named, e.g. ``"dominated by dense unipc @ 4 steps: FID 14.1"`` (a dense
+point's step count is its cost in the report's unit, dense steps).
 """
 
 from __future__ import annotations
@@ -77,11 +78,11 @@ class Baseline(BaseModel):
         """The points that measured ``metric``."""
         return [p for p in self.points if self.quality(p, metric) is not None]
 
-    def share(self, macs: float) -> float | None:
-        """``macs`` as a share of the dense teacher's generation MACs at :attr:`reference_steps`."""
-        at_reference = [p for p in self.points if p.steps == self.reference_steps]
-        reference = next((p for p in at_reference if p.sampler == self.scheduler), next(iter(at_reference), None))
-        return None if reference is None else macs / reference.generation_macs
+    @property
+    def dense_step_macs(self) -> float | None:
+        """The dense teacher's generation MACs for one sampler step of one image (x2 with guidance): the
+        report's unit of cost, one *dense step* (``None`` without points)."""
+        return self.points[0].generation_macs / self.points[0].steps if self.points else None
 
     def front(self, metric: str, lower_is_better: bool, cost: str = "generation_macs") -> list[BaselinePoint]:
         """The non-dominated points of quality against ``cost`` (``generation_macs`` or ``latency_s``)."""
@@ -105,17 +106,15 @@ class Baseline(BaseModel):
         return min(dominating, key=lambda p: (p.generation_macs, p.steps, sign * self.quality(p, metric)), default=None)
 
     def summary(self, point: BaselinePoint, metric: str) -> str:
-        """``"FID 14.1 at 0.50x MACs"`` (the share is of the dense teacher at :attr:`reference_steps`)."""
-        share = self.share(point.generation_macs)
-        share_text = "" if share is None else f" at {share:.2f}x MACs"
-        return f"{metric_name(metric)} {self.quality(point, metric):.4g}{share_text}"
+        """``"FID 14.1"``: the point's quality (its cost is its step count)."""
+        return f"{metric_name(metric)} {self.quality(point, metric):.4g}"
 
     def label(self, point: BaselinePoint) -> str:
         """``"dense unipc @ 4 steps"``."""
         return f"dense {point.sampler} @ {point.steps} steps"
 
     def describe(self, point: BaselinePoint, metric: str) -> str:
-        """``"dense unipc @ 4 steps: FID 14.1 at 0.50x MACs"``."""
+        """``"dense unipc @ 4 steps: FID 14.1"``."""
         return f"{self.label(point)}: {self.summary(point, metric)}"
 
     def best_per_sampler(self, metric: str, lower_is_better: bool) -> str | None:

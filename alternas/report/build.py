@@ -26,7 +26,8 @@ from .winner import WinnerChoice, choose_winner
 
 __all__ = ["Report", "build_report"]
 
-_FORMAT_VERSION = 1
+#: 2: costs also in dense steps (`dense_step_macs`, each trial's `dense_steps`), no baseline `macs_share`
+_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -77,8 +78,19 @@ class Report:
         """The front's trials, by increasing MACs."""
         return [self.entry(trial_id) for trial_id in self.front]
 
+    @property
+    def dense_step_macs(self) -> float | None:
+        """One *dense step*, the report's unit of cost: the dense teacher's generation MACs for one sampler
+        step of one image (x2 with guidance), from the baseline or else from a trial's teacher."""
+        if self.baseline is not None and self.baseline.dense_step_macs:
+            return self.baseline.dense_step_macs
+        for entry in self.entries:
+            if entry.macs and entry.dense_steps:
+                return entry.macs / entry.dense_steps
+        return None
+
     def baseline_label(self, entry: TrialEntry) -> str:
-        """``"beyond"``, ``"dominated by dense @ 10 steps: FID 14.1 at 0.50x MACs"``, or ``"-"``."""
+        """``"beyond"``, ``"dominated by dense unipc @ 4 steps: FID 14.1"``, or ``"-"``."""
         if entry.beyond_baseline is None or self.baseline is None:
             return "-"
         if entry.beyond_baseline:
@@ -90,7 +102,7 @@ class Report:
 
         Returns:
             ``None`` without a baseline; else ``beyond``, ``label``, the dominating dense point
-            (``dominated_by``: steps, quality, generation MACs, share) and the report's ``dense_steps``
+            (``dominated_by``: sampler, steps, quality, generation MACs) and the report's ``dense_steps``
             advice (the dense step count to run instead when no trial beats the baseline).
         """
         entry = self.entry(trial_id)
@@ -109,7 +121,6 @@ class Report:
                 "steps": point.steps,
                 "quality": self.baseline.quality(point, metric),
                 "generation_macs": point.generation_macs,
-                "macs_share": self.baseline.share(point.generation_macs),
             },
             "dense_steps_instead": self.winner.dense_steps,
             "dense_sampler_instead": self.winner.dense_sampler,
@@ -133,6 +144,7 @@ class Report:
             "report_config": self.config.model_dump(mode="json"),
             "quality_metric": self.config.quality_metric,
             "lower_is_better": self.lower_is_better,
+            "dense_step_macs": self.dense_step_macs,
             "winner": {
                 "trial_id": self.winner.trial_id,
                 "rule": self.winner.rule,
@@ -186,7 +198,6 @@ class Report:
                     "quality": self.baseline.quality(p, metric),
                     "metrics": p.quality,
                     "generation_macs": p.generation_macs,
-                    "macs_share": self.baseline.share(p.generation_macs),
                     "latency_s": p.latency_s,
                     "on_front": id(p) in on_front,
                 }
@@ -293,6 +304,7 @@ def _entry_dict(entry: TrialEntry) -> dict[str, Any]:
         "error": entry.error,
         "quality": entry.quality,
         "generation_macs": entry.macs,
+        "dense_steps": entry.dense_steps,
         "latency_s": entry.latency_s,
         "metrics": entry.metrics.values(),
         "directory": str(entry.directory),

@@ -7,21 +7,26 @@ the data); :func:`write_figures` renders them all as PNG files.
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 from PIL import Image
 
 from .._atomic import atomic_path
 from ..macs import macs_scale
 from ..metrics import quality_label
-from ..rundir import RUN_FILES
+from ..rundir import RUN_FILES, SAMPLE_CONDITIONS
+from ..evaluation.baseline import BaselinePoint
 from .build import Report
+from .labels import PointLabel, place_labels
 from .trials import TrialEntry
 
 logger = logging.getLogger(__name__)
@@ -53,25 +58,43 @@ def expert_colors(count: int) -> list[tuple[float, float, float, float]]:
 
 
 def pareto_figure(report: Report) -> Figure:
-    """Quality against total generation MACs (left) and against measured latency (right)."""
-    figure = Figure(figsize=(11, 4.4), layout="constrained")
+    """Quality against total generation MACs (left) and against measured latency (right), each framed on
+    the trials (dense points far beyond them are left off the axes, and counted in a note); every point
+    label is placed clear of the others; the legend sits below both panels."""
+    figure = Figure(figsize=(11, 5.0), layout="constrained")
+    FigureCanvasAgg(figure)
     macs_axes, latency_axes = figure.subplots(1, 2)
-    baseline = report.baseline.points if report.baseline is not None else []
-    divisor, prefix = macs_scale(
-        max([e.macs for e in report.entries if e.macs] + [t.macs for t in report.teachers]
-            + [p.generation_macs for p in baseline])
-    )
-    _pareto_panel(macs_axes, report, "macs", divisor, f"total generation MACs per image ({prefix}MACs)")
-    _pareto_panel(latency_axes, report, "latency_s", 1.0, "sampling time of one latency batch (s)")
+    divisor, prefix = macs_scale(max([e.macs for e in report.entries if e.macs] + [t.macs for t in report.teachers]
+                                     + [p.generation_macs for p in _baseline_points(report)] + [1.0]))
     metric = report.config.quality_metric
-    macs_axes.set_title(f"{metric} vs generation MACs")
-    latency_axes.set_title(f"{metric} vs measured latency")
-    macs_axes.legend(fontsize=7, loc="best")
+    panels = (
+        (macs_axes, "macs", divisor, f"total generation MACs per image ({prefix}MACs)", f"{metric} vs generation MACs"),
+        (latency_axes, "latency_s", 1.0, "sampling time of one latency batch (s)", f"{metric} vs measured latency"),
+    )
+    placements = [_pareto_panel(ax, report, cost, scale, xlabel) for ax, cost, scale, xlabel, _ in panels]
+    for (ax, *_, title), _ in zip(panels, placements):
+        ax.set_title(title)
+    handles, names = macs_axes.get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncol=min(4, len(names)), fontsize=7, frameon=False)
+    figure.canvas.draw()  # settle the layout, then freeze it: labels are placed in display coordinates
+    figure.set_layout_engine("none")
+    for (ax, *_), (labels, points) in zip(panels, placements):
+        place_labels(ax, labels, points)
     return figure
 
 
-def _pareto_panel(ax: Axes, report: Report, cost: str, scale: float, xlabel: str) -> None:
-    """One Pareto panel: ``cost`` is ``"macs"`` or ``"latency_s"`` (attributes of entries and teachers)."""
+def _baseline_points(report: Report) -> list[BaselinePoint]:
+    """The baseline's points that measured the report's quality metric."""
+    return report.baseline.scored(report.config.quality_metric) if report.baseline is not None else []
+
+
+def _pareto_panel(
+    ax: Axes, report: Report, cost: str, scale: float, xlabel: str
+) -> tuple[list[PointLabel], list[tuple[float, float, float]]]:
+    """Draw one Pareto panel (``cost`` is ``"macs"`` or ``"latency_s"``) and frame it on the trials.
+
+    Returns the labels to place once the layout is final and every marker as ``(x, y, clearance in points)``.
+    """
     front_ids = report.front if cost == "macs" else report.latency_front
     groups: dict[str, list[TrialEntry]] = {role: [] for role in _ROLE_STYLE}
     for entry in report.entries:
@@ -79,100 +102,106 @@ def _pareto_panel(ax: Axes, report: Report, cost: str, scale: float, xlabel: str
             groups["infeasible"].append(entry)
         elif entry.role in ("front", "dominated"):
             groups["front" if entry.trial_id in front_ids else "dominated"].append(entry)
+    points: list[tuple[float, float, float]] = []
     for role, members in groups.items():
         if members:
             style = _ROLE_STYLE[role]
-            ax.scatter(
-                [getattr(e, cost) / scale for e in members],
-                [e.quality for e in members],
-                c=[style["color"]],
-                marker=style["marker"],
-                s=36,
-                label=style["label"],
-                zorder=3,
-            )
+            xs, ys = [getattr(e, cost) / scale for e in members], [e.quality for e in members]
+            ax.scatter(xs, ys, c=[style["color"]], marker=style["marker"], s=36, label=style["label"], zorder=6)
+            points += [(x, y, _DOT_CLEARANCE) for x, y in zip(xs, ys)]
     front = [report.entry(i) for i in front_ids]
-    ax.plot(
-        [getattr(e, cost) / scale for e in front], [e.quality for e in front], "-", color="#1f77b4", zorder=2
-    )
-    for entry in front:
-        ax.annotate(
-            entry.trial_id,
-            (getattr(entry, cost) / scale, entry.quality),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
-        )
+    ax.plot([getattr(e, cost) / scale for e in front], [e.quality for e in front], "-", color="#1f77b4", zorder=5)
     teachers = [t for t in report.teachers if t.quality is not None]
-    for teacher in teachers:
-        x = getattr(teacher, cost) / scale
-        ax.scatter([x], [teacher.quality], marker="*", s=160, c="black", zorder=4)
-        ax.annotate(
-            teacher.label, (x, teacher.quality), fontsize=7, xytext=(5, -10), textcoords="offset points"
-        )
     if teachers:
-        ax.scatter([], [], marker="*", s=100, c="black", label="dense teacher")
-    values = _baseline_panel(ax, report, cost, scale)
+        xs, ys = [getattr(t, cost) / scale for t in teachers], [t.quality for t in teachers]
+        ax.scatter(xs, ys, marker="*", s=140, c="black", zorder=7, label="dense teacher at the trials' settings")
+        points += [(x, y, _STAR_CLEARANCE) for x, y in zip(xs, ys)]
+    points += [(x, y, _DOT_CLEARANCE) for x, y in _baseline_panel(ax, report, cost, scale)]
     winner = report.winner_entry
+    labels: list[PointLabel] = []
     if winner is not None:
-        ax.scatter(
-            [getattr(winner, cost) / scale],
-            [winner.quality],
-            s=260,
-            facecolors="none",
-            edgecolors="#ff9f00",
-            linewidths=2.2,
-            label=f"winner ({winner.trial_id})",
-            zorder=5,
-        )
-    values += [getattr(e, cost) for members in groups.values() for e in members]
-    values += [getattr(t, cost) for t in teachers]
-    if values and min(values) > 0 and max(values) / min(values) > 8:
-        ax.set_xscale("log")
+        at = (getattr(winner, cost) / scale, winner.quality)
+        ax.scatter(*at, s=300, facecolors="none", edgecolors="#ff9f00", linewidths=2.4, zorder=11,
+                   label=f"winner ({winner.trial_id})")
+        labels.append(PointLabel(f"winner {winner.trial_id}", *at, {"fontweight": "bold", "color": "#b36b00"}))
+        points.append((*at, _RING_CLEARANCE))
+    labels += [PointLabel(e.trial_id, getattr(e, cost) / scale, e.quality) for e in front if e is not winner]
+    labels += [PointLabel(t.label, getattr(t, cost) / scale, t.quality) for t in teachers]
+    trial_points = [(getattr(e, cost) / scale, e.quality) for members in groups.values() for e in members]
+    focus = trial_points + [(getattr(t, cost) / scale, t.quality) for t in teachers]
+    _frame(ax, focus, [(x, y) for x, y, _ in points], report.lower_is_better)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(quality_label(report.config.quality_metric))
     ax.grid(alpha=0.3)
+    return labels, points
+
+
+#: room kept clear of labels around a dot, a star and the winner's ring, in points (half a square's side)
+_DOT_CLEARANCE, _STAR_CLEARANCE, _RING_CLEARANCE = 4.0, 6.0, 10.0
+
+#: the axes reach this far beyond the trials' (and their teachers') costs on either side, as a factor
+_COST_MARGIN = 1.3
+
+
+def _frame(ax: Axes, focus: list[tuple[float, float]], drawn: list[tuple[float, float]], lower_is_better: bool) -> None:
+    """Limit ``ax`` to the costs of ``focus`` (the trials and their dense teachers) widened by
+    :data:`_COST_MARGIN`, and to the qualities drawn within those costs that matter: any better than the
+    worst focus point, and the worse ones up to a fifth of the range beyond it. Points left off are counted
+    in a note at the panel's bottom right. A log axis serves costs spanning more than 20x."""
+    if not focus:
+        return
+    xs = [x for x, _ in focus]
+    low, high = min(xs) / _COST_MARGIN, max(xs) * _COST_MARGIN
+    visible = [(x, y) for x, y in drawn if low <= x <= high]
+    qualities = [y for _, y in focus]
+    worst = max(qualities) if lower_is_better else min(qualities)
+    span = (max(y for _, y in visible) - min(y for _, y in visible)) or abs(worst) or 1.0
+    if lower_is_better:
+        top = min(max(y for _, y in visible), worst + 0.2 * span)
+        bottom = min(y for _, y in visible)
+    else:
+        bottom = max(min(y for _, y in visible), worst - 0.2 * span)
+        top = max(y for _, y in visible)
+    pad = 0.06 * ((top - bottom) or 1.0)
+    ax.set_ylim(bottom - pad, top + pad)
+    if high / low > 20:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlim(low, high)
+    off = sum(not (low <= x <= high and bottom - pad <= y <= top + pad) for x, y in drawn)
+    if off:
+        ax.text(0.99, 0.01, f"{off} dense point{'s' * (off > 1)} off the axes (see the baseline table)",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=6.5, color="#555555")
 
 
 #: colours of the samplers' dense ladders, in the baseline's sampler order (the recipe's first)
 _SAMPLER_COLORS = ("#2ca02c", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#9467bd")
 
 
-def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[float]:
+def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[tuple[float, float]]:
     """Draw the dense baseline: each sampler's step-count ladder (the best sampler bold), and the front of
-    all of them (the best the dense teacher does for free) as a dashed line; returns the costs drawn. The
+    all of them (the best the dense teacher does for free) as a dashed line; returns the points drawn. The
     points are not labelled (a ladder of five samplers would bury the trials' labels): the legend names
     the samplers and the report's baseline table lists every point."""
     baseline = report.baseline
     if baseline is None:
         return []
     metric, attribute = report.config.quality_metric, "generation_macs" if cost == "macs" else "latency_s"
-    points = baseline.scored(metric)
     best = baseline.best_per_sampler(metric, report.lower_is_better)
+    drawn: list[tuple[float, float]] = []
     for index, sampler in enumerate(baseline.samplers):
-        ladder = sorted((p for p in points if p.sampler == sampler), key=lambda p: getattr(p, attribute))
-        ax.plot(
-            [getattr(p, attribute) / scale for p in ladder],
-            [baseline.quality(p, metric) for p in ladder],
-            marker="s",
-            markersize=3.5 if sampler == best else 2.5,
-            linewidth=2.0 if sampler == best else 0.8,
-            color=_SAMPLER_COLORS[index % len(_SAMPLER_COLORS)],
-            alpha=1.0 if sampler == best else 0.7,
-            zorder=3,
-            label=f"dense, {sampler}" + (" (best)" if sampler == best else ""),
-        )
+        ladder = sorted((p for p in _baseline_points(report) if p.sampler == sampler), key=lambda p: getattr(p, attribute))
+        xs, ys = [getattr(p, attribute) / scale for p in ladder], [baseline.quality(p, metric) for p in ladder]
+        ax.plot(xs, ys, marker="s", markersize=3.5 if sampler == best else 2.5, linewidth=2.0 if sampler == best else 0.8,
+                color=_SAMPLER_COLORS[index % len(_SAMPLER_COLORS)], alpha=1.0 if sampler == best else 0.7, zorder=3,
+                label=f"dense, {sampler}" + (" (best)" if sampler == best else ""))
+        drawn += zip(xs, ys)
     front = baseline.front(metric, report.lower_is_better, attribute)
-    ax.plot(
-        [getattr(p, attribute) / scale for p in front],
-        [baseline.quality(p, metric) for p in front],
-        "--",
-        color="black",
-        linewidth=0.8,
-        zorder=2,
-        label="dense front (best sampler at each cost)",
-    )
-    return [getattr(p, attribute) for p in points]
+    ax.plot([getattr(p, attribute) / scale for p in front], [baseline.quality(p, metric) for p in front], "--",
+            color="black", linewidth=0.8, zorder=2, label="dense front (best sampler at each cost)")
+    return drawn
 
 
 def routing_figure(entry: TrialEntry) -> Figure:
@@ -214,7 +243,7 @@ def routing_figure(entry: TrialEntry) -> Figure:
     handles = [
         Patch(
             color=colors[e.index],
-            label=f"expert {e.index}: {e.macs_share:.2f}x MACs, {e.sampler_steps} steps",
+            label=f"expert {e.index}: {e.macs_share:.2f} of a dense step, {e.sampler_steps} steps",
         )
         for e in plan.experts
         if e.index in used
@@ -240,7 +269,7 @@ def keep_figure(entry: TrialEntry) -> Figure:
     )
     ax.set_yticks(range(experts))
     ax.set_yticklabels(
-        [f"expert {e.index}: {e.macs_share:.2f}x, {e.sampler_steps} steps" for e in plan.experts], fontsize=7
+        [f"expert {e.index}: {e.macs_share:.2f} of a dense step, {e.sampler_steps} steps" for e in plan.experts], fontsize=7
     )
     ax.set_xticks(range(units))
     ax.set_xticklabels(plan.unit_names, rotation=90, fontsize=6)
@@ -258,7 +287,7 @@ def training_figure(entry: TrialEntry) -> Figure | None:
     if not history:
         return None
     steps = [row.get("step", i) for i, row in enumerate(history)]
-    figure = Figure(figsize=(10, 3.4), layout="constrained")
+    figure = Figure(figsize=(10, 4.0), layout="constrained")  # legends below the panels, clear of the curves
     losses, shares = figure.subplots(1, 2)
     loss_keys = sorted({k for row in history for k in row if k.startswith("loss_")})
     all_positive = all(row[k] > 0 for row in history for k in loss_keys if k in row)
@@ -269,7 +298,7 @@ def training_figure(entry: TrialEntry) -> Figure | None:
         losses.set_yscale("log")
     losses.set_xlabel("iteration")
     losses.set_title(f"trial {entry.trial_id}: losses", fontsize=9)
-    losses.legend(fontsize=7, ncol=2)
+    losses.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     losses.grid(alpha=0.3)
     curves = (("macs_share_soft", "--", "soft masks"), ("macs_share_hard", "-", "hard masks"),
               ("macs_share_target", ":", "scheduled target"))
@@ -285,7 +314,7 @@ def training_figure(entry: TrialEntry) -> Figure | None:
     shares.set_xlabel("iteration")
     shares.set_ylabel("MACs per step / dense")
     shares.set_title("MACs share of the experts over the sampler's steps", fontsize=9)
-    shares.legend(fontsize=7)
+    shares.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     shares.grid(alpha=0.3)
     return figure
 
@@ -301,13 +330,43 @@ def samples_figure(entry: TrialEntry) -> Figure | None:
     except OSError as error:  # damaged sample images: the report goes on without this figure
         logger.warning("no samples figure for trial %s: %s", entry.trial_id, error)
         return None
-    figure = Figure(figsize=(10, 5.2), layout="constrained")
+    figure = Figure(figsize=(10, 5.4), layout="constrained")
     titles = (f"experts (trial {entry.trial_id})", "dense teacher (same noise)")
+    columns = _column_conditions(samples / SAMPLE_CONDITIONS, _GRID_COLUMNS)
     for ax, grid, title in zip(figure.subplots(1, 2), grids, titles):
         ax.imshow(grid, interpolation="nearest")
         ax.set_title(title, fontsize=9)
-        ax.axis("off")
+        ax.set_yticks([])
+        for side in ax.spines.values():
+            side.set_visible(False)
+        if columns is None:
+            ax.set_xticks([])
+            continue
+        width = grid.shape[1] / len(columns)
+        ax.set_xticks([width * (i + 0.5) for i in range(len(columns))], columns, fontsize=7)
+        ax.tick_params(length=0)
+        ax.set_xlabel("the class each column is conditioned on", fontsize=8)
     return figure
+
+
+#: images per row of the sample grids (``alternas.api`` writes them 10 wide)
+_GRID_COLUMNS = 10
+
+
+def _column_conditions(path: Path, columns: int) -> list[str] | None:
+    """The condition shared by each grid column, when every column's images share one short condition
+    (class labels); ``None`` otherwise (prompts, mixed columns, or no readable file)."""
+    try:
+        conditions = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(conditions, list) or len(conditions) < columns:
+        return None
+    by_column = [{str(c) for c in conditions[i::columns]} for i in range(columns)]
+    if any(len(values) != 1 for values in by_column):
+        return None
+    names = [values.pop() for values in by_column]
+    return names if all(len(name) <= 6 for name in names) else None
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -9,6 +9,7 @@ from pathlib import Path
 from .build import Report
 from .tables import (
     Table,
+    cost_unit_text,
     baseline_table,
     baseline_text,
     experts_table,
@@ -54,8 +55,7 @@ def render_html(report: Report, figures: dict[str, Path]) -> str:
         "<h2>Pareto front</h2>",
         "<p>Feasible, scored trials only; the line joins the front. Dominated trials are grey, infeasible ones "
         "red crosses, black stars are the dense teacher at each sampler setting, and the dashed line is the "
-        "dense step-count baseline front. MACs are per image over all sampler steps (x2 with classifier-free "
-        "guidance).</p>",
+        f"dense step-count baseline front. {escape(cost_unit_text(report))}</p>",
         _image(figures.get("pareto"), "Pareto front"),
         "<h2>Trials</h2>",
         _table(trials_table(report), highlight=report),

@@ -10,6 +10,7 @@ from pathlib import Path
 from .build import Report
 from .tables import (
     Table,
+    cost_unit_text,
     baseline_table,
     baseline_text,
     experts_table,
@@ -52,7 +53,7 @@ def render_markdown(report: Report, figures: dict[str, Path], base: Path) -> str
     lines += [
         "## Pareto front",
         "",
-        "Feasible, scored trials only. MACs are per image over all sampler steps (x2 with guidance).",
+        f"Feasible, scored trials only. {cost_unit_text(report)}",
         "",
         image("pareto", "Pareto front"),
         "",

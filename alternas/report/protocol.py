@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -70,11 +71,23 @@ def describe_protocol(entries: Sequence[TrialEntry], run_dir: str | Path) -> lis
         except CheckpointError as error:  # the report does not need it: say so and go on
             facts = {"unreadable": str(error)}
         rows += [
-            (f"search: {key}", _values([value]))
+            (f"search: {key.replace('_', ' ')}", _search_fact(key, value))
             for key, value in facts.items()
             if isinstance(value, (str, int, float, bool)) or value is None
         ]
     return rows
+
+
+def _search_fact(key: str, value: Any) -> str:
+    """A ``search.json`` fact as a reader wants it: times of day (``*_at``, Unix seconds) in UTC ISO form,
+    durations (``*_seconds``) in minutes and seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if key.endswith("_at"):
+            return datetime.fromtimestamp(value, tz=timezone.utc).isoformat(timespec="seconds")
+        if key.endswith("_seconds"):
+            minutes, seconds = divmod(round(value), 60)
+            return f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return _values([value])
 
 
 def _values(values: Any) -> str:

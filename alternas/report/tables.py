@@ -9,7 +9,9 @@ from .formatting import format_value
 from .trials import TrialEntry
 
 __all__ = [
+    "WINNER_MARK",
     "Table",
+    "cost_unit_text",
     "trials_table",
     "teachers_table",
     "baseline_table",
@@ -23,6 +25,21 @@ __all__ = [
 #: ``(header, rows)``: every cell already formatted
 Table = tuple[list[str], list[list[str]]]
 
+#: marks the winner's role in the trials table
+WINNER_MARK = "★"
+
+
+def cost_unit_text(report: Report) -> str:
+    """One sentence naming the report's unit of cost, a dense step, and what it is in MACs here."""
+    step = report.dense_step_macs
+    here = f", {format_macs(step)} here" if step else ""
+    return (
+        f"Costs are total generation MACs per image over all sampler steps (x2 with guidance), also given in "
+        f"dense steps: one dense step is the dense teacher's cost of one sampler step{here}, so a trial of 5 "
+        f"dense steps costs what the dense model does at 5 steps; kept per step is the share of a dense step "
+        f"a trial's experts run at each step on average. {WINNER_MARK} marks the winner."
+    )
+
 
 def trials_table(report: Report, params: bool = True) -> Table:
     """Every scored trial: role, quality, change vs teacher, MACs, latency, speedups, experts used and
@@ -33,8 +50,9 @@ def trials_table(report: Report, params: bool = True) -> Table:
         "role",
         metric,
         "vs teacher",
-        "MACs",
-        "share",
+        "generation MACs",
+        "dense steps",
+        "kept per step",
         "latency s",
         "speedup",
         "ideal",
@@ -46,15 +64,16 @@ def trials_table(report: Report, params: bool = True) -> Table:
     scored = [e for e in report.entries if e.role in order]
     for entry in sorted(scored, key=lambda e: (order[e.role], e.macs or 0.0)):
         metrics = entry.metrics
-        role = entry.role + (" ★" if entry.trial_id == report.winner.trial_id else "")
+        role = entry.role + (f" {WINNER_MARK}" if entry.trial_id == report.winner.trial_id else "")
         rows.append(
             [
                 entry.trial_id,
                 role,
                 format_value(entry.quality),
                 _relative(entry, metric),
-                format_macs(entry.macs, unit="", separator=""),
-                format_value(metrics.macs_share, 3),
+                format_macs(entry.macs),
+                format_value(entry.dense_steps, 2, fixed=True),
+                format_value(metrics.macs_share, 3, fixed=True),
                 format_value(entry.latency_s, 3),
                 _times(metrics.speedup),
                 _times(metrics.ideal_speedup),
@@ -96,7 +115,6 @@ def baseline_table(report: Report) -> Table:
         "steps",
         metric,
         "generation MACs",
-        f"share of dense {baseline.scheduler} @ {baseline.reference_steps} steps",
         "latency s",
         "on MACs front",
         "on latency front",
@@ -108,7 +126,6 @@ def baseline_table(report: Report) -> Table:
             str(p.steps),
             format_value(baseline.quality(p, metric)),
             format_macs(p.generation_macs),
-            format_value(baseline.share(p.generation_macs), 3),
             format_value(p.latency_s, 3),
             format_value(id(p) in macs_front),
             format_value(id(p) in latency_front),
@@ -160,7 +177,7 @@ def experts_table(entry: TrialEntry) -> Table:
         "kept units",
         "skipped units",
         "MACs per step",
-        "share of dense",
+        "share of a dense step",
         "sampler steps",
         "skips",
     ]
@@ -170,7 +187,7 @@ def experts_table(entry: TrialEntry) -> Table:
             str(len(e.keep)),
             str(len(e.skip)),
             format_macs(e.macs_per_step),
-            f"{e.macs_share:.3f}",
+            format_value(e.macs_share, 3, fixed=True),
             str(e.sampler_steps),
             ", ".join(e.skip) or "-",
         ]

@@ -8,7 +8,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from .build import Report
-from .tables import Table, baseline_table, baseline_text, problems_table, stopped_table, teachers_table, trials_table
+from .tables import Table, baseline_table, cost_unit_text, baseline_text, problems_table, stopped_table, teachers_table, trials_table
 
 __all__ = ["report_renderable", "print_report"]
 
@@ -28,6 +28,7 @@ def report_renderable(report: Report) -> Group:
     ]
     parts = [
         _rich(trials, Text(f"trials of {report.run_dir.name}"), styles),
+        Text(cost_unit_text(report), style="dim"),
         _rich(teachers_table(report), "dense teacher references"),
     ]
     if report.baseline is not None:

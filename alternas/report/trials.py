@@ -92,6 +92,15 @@ class TrialEntry:
         return self.status == "finished" and self.plan is not None and None not in (self.quality, self.macs)
 
     @property
+    def dense_steps(self) -> float | None:
+        """The trial's total generation MACs in *dense steps*, the report's one unit of cost: the dense
+        teacher's MACs for one sampler step of one image (x2 with guidance). ``None`` when unmeasured."""
+        dense_total, steps = self.metrics.teacher_generation_macs, self.metrics.steps
+        if not self.macs or not dense_total or not steps:
+            return None
+        return self.macs / (dense_total / steps)
+
+    @property
     def eligible(self) -> bool:
         """May stand on the front and win (:func:`~alternas.pareto.eligible`)."""
         return pareto.eligible(self, self.quality, self.macs)
@@ -130,9 +139,9 @@ class TeacherReference:
 
     @property
     def label(self) -> str:
-        """Short name, e.g. ``"dense @ 10 steps"``."""
+        """Short name, e.g. ``"dense ddim @ 10 steps"``."""
         guidance = f", cfg {self.guidance_scale:g}" if self.guidance_scale > 1 else ""
-        return f"dense @ {self.steps} steps{guidance}"
+        return f"dense {self.scheduler} @ {self.steps} steps{guidance}"
 
 
 def read_report_config(run_dir: str | Path) -> ReportConfig:
