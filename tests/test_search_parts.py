@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import optuna
 import pytest
 from rich.console import Console
 
@@ -87,7 +88,7 @@ def test_display_draws_rows_progress_and_front(tmp_path):
     assert "trial cccc started: 2 learned, macs_share=0.6, 4 steps" in lines
 
 
-@pytest.mark.parametrize("sampler", ["nsga2", "tpe", "grid"])
+@pytest.mark.parametrize("sampler", ["nsga2", "tpe", "gp", "grid"])
 def test_searcher_pickles_fresh_and_used_into_a_working_searcher(tmp_path, sampler):
     """Ray Tune pickles the searcher into the Tuner and its search state: whatever Optuna's samplers hold
     (Optuna 5.1's NSGA-II holds a thread lock), the searcher must round-trip and keep working."""
@@ -116,6 +117,22 @@ def test_searcher_pickles_fresh_and_used_into_a_working_searcher(tmp_path, sampl
     restored.restore(str(saved))
     assert [t.state.name for t in restored.study.trials] == ["COMPLETE", "COMPLETE", "RUNNING", "RUNNING"]
     assert restored.suggest("t4")[SEED_KEY] == 4
+
+
+def test_the_gp_sampler_proposes_from_its_model_after_the_startup_trials_and_keeps_the_constraint(tmp_path):
+    data = tiny_recipe(tmp_path)
+    data["search"].update(sampler="gp", startup_trials=3, num_trials=6)
+    searcher = make_searcher(load_recipe(data))
+    assert isinstance(searcher.study.sampler, optuna.samplers.GPSampler)
+    for i in range(4):  # 3 random, then the first proposal of the fitted model
+        config = searcher.suggest(f"t{i}")
+        share = config["budget.macs_share"]
+        searcher.on_trial_complete(f"t{i}", {"fid": 10.0 + 5 * share + i, "generation_macs": share * 1e7,
+                                             "budget_constraint": 0.1 if i == 1 else -0.01})
+    trials = searcher.study.trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4
+    assert [t.system_attrs["constraints:generation_macs_over_budget"] for t in trials] == [-0.01, 0.1, -0.01, -0.01]
+    assert 1 not in [t.number for t in searcher.study.best_trials]  # the over-budget trial is infeasible
 
 
 def test_searcher_state_of_the_wrong_shape_is_refused(tmp_path):

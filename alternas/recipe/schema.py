@@ -67,14 +67,15 @@ class SearchSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sampler: Literal["nsga2", "tpe", "grid"] = Field(
+    sampler: Literal["nsga2", "tpe", "gp", "grid"] = Field(
         "nsga2",
         description="nsga2: multi-objective NSGA-II (quality and total MACs); tpe: multi-objective "
-        "TPE; grid: every point of a space of lists",
+        "TPE; gp: Gaussian-process Bayesian optimisation (multi-objective log-EHVI, budget constraint "
+        "modelled), for few expensive trials; grid: every point of a space of lists",
     )
     num_trials: int = Field(16, ge=1, description="trials to run (grid: at most the grid size)")
     population_size: int = Field(8, ge=2, description="nsga2: trials per generation")
-    startup_trials: int = Field(8, ge=1, description="tpe: random trials before the model is used")
+    startup_trials: int = Field(8, ge=1, description="tpe, gp: random trials before the model is used")
     max_concurrent_trials: int = Field(
         2, ge=1, le=MAX_CONCURRENT_TRIALS, description="trials running at the same time"
     )
@@ -87,7 +88,7 @@ class SearchSettings(BaseModel):
     seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the sampler; trial k trains with seed `seed + k`")
     initial_points: list[dict[str, int | float | str]] = Field(
         default_factory=list,
-        description="points evaluated first, before the sampler proposes (nsga2, tpe): each gives a value "
+        description="points evaluated first, before the sampler proposes (nsga2, tpe, gp): each gives a value "
         "for every search parameter (`experts`, the budget, `eval.steps`, every range), e.g. a baseline",
     )
     time_limit_s: float | None = Field(

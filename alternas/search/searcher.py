@@ -63,11 +63,11 @@ class SamplerSpec:
     searcher saves beside it.
 
     Attributes:
-        name: ``search.sampler`` (``nsga2``, ``tpe`` or ``grid``).
+        name: ``search.sampler`` (``nsga2``, ``tpe``, ``gp`` or ``grid``).
         seed: ``search.seed``; a sampler rebuilt after ``n`` trials is seeded with ``seed + n`` so that a
             resumed search stays reproducible from its saved state.
         population_size: nsga2's trials per generation.
-        startup_trials: tpe's random trials before its model is used.
+        startup_trials: tpe's and gp's random trials before their model is used.
         grid: grid's values per parameter.
     """
 
@@ -90,9 +90,11 @@ class SamplerSpec:
             return optuna.samplers.NSGAIISampler(population_size=self.population_size, seed=seed)
         if self.name == "tpe":
             return optuna.samplers.TPESampler(n_startup_trials=self.startup_trials, seed=seed)
+        if self.name == "gp":  # multi-objective log-EHVI; reads the budget constraint each trial sets
+            return optuna.samplers.GPSampler(n_startup_trials=self.startup_trials, seed=seed)
         if self.name == "grid":
             return optuna.samplers.GridSampler(self.grid, seed=seed)
-        raise ValueError(f"unknown sampler {self.name!r}: expected nsga2, tpe or grid")
+        raise ValueError(f"unknown sampler {self.name!r}: expected nsga2, tpe, gp or grid")
 
 
 class AlterSearch(OptunaSearch):
