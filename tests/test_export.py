@@ -15,6 +15,7 @@ from diffusers import (
     DiTTransformer2DModel,
     StableDiffusionPipeline,
 )
+from safetensors.torch import load_file
 
 from alternas.backbones import adapter_for
 from alternas.config import RunConfig
@@ -106,7 +107,7 @@ def test_samples_of_one_batch_at_different_timesteps_are_routed_per_sample(tmp_p
             torch.testing.assert_close(got[row : row + 1], expected, atol=1e-6, rtol=0)
 
 
-def test_routed_class_without_experts_is_the_dense_model_and_weights_load_in_plain_diffusers(tmp_path):
+def test_routed_class_without_experts_is_the_dense_model_and_routed_weights_are_the_plain_state_dict(tmp_path):
     model = BACKBONE_FACTORIES["dit"]()
     dense = RoutedDiTTransformer2DModel.from_config(model.config)
     dense.load_state_dict(model.state_dict())
@@ -117,11 +118,16 @@ def test_routed_class_without_experts_is_the_dense_model_and_weights_load_in_pla
         got = adapter_for(dense.eval()).predict(sample, torch.tensor([10, 10]), condition)
         expected = adapter.predict(sample, torch.tensor([10, 10]), condition)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    dense.save_pretrained(tmp_path / "dense")  # no experts: a plain model, which plain diffusers loads
+    assert DiTTransformer2DModel.from_pretrained(tmp_path / "dense").config.num_layers == 4
+
     routed = routed_copy(model, three_experts(4), manual_assignment(3, 1000), tmp_path)
     routed.save_pretrained(tmp_path / "routed")
-    plain = DiTTransformer2DModel.from_pretrained(tmp_path / "routed")  # ignores the expert_* fields
+    with pytest.raises(ValueError, match="alternas RoutedDiTTransformer2DModel"):  # never silently dense
+        DiTTransformer2DModel.from_pretrained(tmp_path / "routed")
+    weights = load_file(tmp_path / "routed" / "diffusion_pytorch_model.safetensors")
     for name, tensor in model.state_dict().items():
-        assert torch.equal(plain.state_dict()[name], tensor), name
+        assert torch.equal(weights[name], tensor), name
 
 
 @pytest.mark.parametrize(

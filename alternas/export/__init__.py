@@ -6,10 +6,14 @@
 * :func:`generate_images` samples from an exported pipeline;
 * the routed model classes (:class:`RoutedUNet2DConditionModel`, :class:`RoutedUNet2DModel`,
   :class:`RoutedDiTTransformer2DModel`) are diffusers models, drop-in backbones for
-  ``StableDiffusionPipeline`` / ``DiTPipeline`` (``import alternas.export`` before
-  ``DiffusionPipeline.from_pretrained`` of an export, so diffusers can find them).
+  ``StableDiffusionPipeline`` / ``DiTPipeline``.
+
+An export folder also loads the diffusers way, ``DiffusionPipeline.from_pretrained(folder)``, once
+``alternas`` is imported: importing this package makes its classes findable by diffusers (see
+:mod:`alternas.export._diffusers`), and ``import alternas`` imports it when diffusers' pipelines are.
 """
 
+from ._diffusers import register_pipelines
 from .generate import check_images_target, condition_kind, default_conditions, generate_images, save_images
 from .handmade import plan_from_masks
 from .loading import load_experts, read_expert_config
@@ -25,6 +29,8 @@ from .modeling import (
 )
 from .pipeline_digits import AlternasDigitsPipeline
 from .writer import EXPERT_CONFIG_FILE, ExportResult, export_experts, export_plan
+
+register_pipelines(AlternasDigitsPipeline)
 
 __all__ = [
     "EXPERT_CONFIG_FILE",

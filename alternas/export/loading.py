@@ -12,13 +12,9 @@ from .._readers import LOAD_ERRORS, read_diffusers_config, short
 from ..exceptions import CheckpointError
 from ..plan import ExpertPlan
 from .modeling import routed_class_for
-from .pipeline_digits import AlternasDigitsPipeline
 from .writer import EXPERT_CONFIG_FILE
 
 __all__ = ["load_experts", "read_expert_config"]
-
-#: pipeline classes alternas defines, by their ``_class_name`` in ``model_index.json``
-_PIPELINES: dict[str, type[DiffusionPipeline]] = {"AlternasDigitsPipeline": AlternasDigitsPipeline}
 
 
 def read_expert_config(path: str | Path) -> ExpertPlan:
@@ -58,11 +54,10 @@ def load_experts(
     index_file = path / "model_index.json"
     folders = sorted(p.name for p in path.iterdir() if p.is_dir())
     if index_file.is_file():
-        class_name = read_diffusers_config(index_file).get("_class_name")
-        pipeline_class = _PIPELINES.get(class_name, DiffusionPipeline)
+        read_diffusers_config(index_file)
         for config_file in sorted(path.glob("*/config.json")):
             read_diffusers_config(config_file)
-        model_class, subfolder = pipeline_class, {}
+        model_class, subfolder = DiffusionPipeline, {}  # the diffusers way (the package registered its classes)
     elif len(folders) == 1 and (path / folders[0] / "config.json").is_file():  # a bare routed backbone
         read_diffusers_config(path / folders[0] / "config.json")
         model_class, subfolder = routed_class_for(plan.backbone["class_name"]), {"subfolder": folders[0]}

@@ -7,6 +7,10 @@ and it is a drop-in ``unet``/``transformer`` for diffusers pipelines. ``forward`
 is called with, looks up the expert serving it and hard-skips that expert's units (they are not
 executed). A batch whose samples have different timesteps is routed per sample.
 
+A saved routed model (with experts) also carries a guard in its ``config.json`` that makes a plain
+diffusers class refuse it with a message saying how to load it, instead of loading a dense model that
+skips nothing (see :mod:`alternas.export._diffusers`).
+
 Config fields (``None`` for all three = the dense model):
 
 * ``expert_units``: names of the gated units (mask columns), e.g. ``"up_blocks.1.resnets.2"``;
@@ -18,6 +22,7 @@ Config fields (``None`` for all three = the dense model):
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ from ..exceptions import BackboneError, CheckpointError
 from ..gating import GateController
 from ..plan import ExpertPlan
 from ..routing import ExpertRouter, RoutingTable
+from ._diffusers import GUARD_KEY, drop_plain_loading_guard, plain_loading_guard
 
 __all__ = [
     "EXPERT_CONFIG_FIELDS",
@@ -114,6 +120,26 @@ class RoutedExpertsMixin:
         if self._expert_router is None:
             return torch.zeros(torch.as_tensor(timestep).numel(), dtype=torch.long)
         return self._expert_router.table.lookup(timestep)
+
+    @classmethod
+    def load_config(cls, *args: Any, **kwargs: Any) -> Any:
+        """diffusers' ``load_config`` (same arguments and results), without the plain-loading guard."""
+        loaded = super().load_config(*args, **kwargs)
+        drop_plain_loading_guard(loaded[0] if isinstance(loaded, tuple) else loaded)
+        return loaded
+
+    def to_json_string(self) -> str:
+        """The config as diffusers writes it (``config.json``), with the plain-loading guard when the model
+        has experts (a quantized model keeps its own ``quantization_config`` and gets no guard)."""
+        text = super().to_json_string()
+        if getattr(self, "_expert_router", None) is None:
+            return text
+        config = json.loads(text)
+        if config.get(GUARD_KEY) is not None:
+            return text
+        base = next(c for c in type(self).__mro__ if c.__name__ in ROUTED_CLASSES)
+        config[GUARD_KEY] = plain_loading_guard(type(self).__name__, base.__name__)
+        return json.dumps(config, indent=2, sort_keys=True) + "\n"
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The base model's ``forward``, running only the units of the expert(s) serving ``timestep``."""

@@ -7,12 +7,14 @@ The export folder holds:
   provenance, with the trial's comparison with the dense step-count baseline); it is an
   :class:`~alternas.plan.ExpertPlan` file with an explanatory header;
 * the routed backbone (``unet/`` or ``transformer/``): ``config.json`` + safetensors weights, loadable
-  with ``RoutedUNet2DConditionModel.from_pretrained`` (and friends);
+  with ``RoutedUNet2DConditionModel.from_pretrained`` (and friends) and refused, with a message saying
+  so, by the plain diffusers class;
 * for the built-in digits model a full :class:`~alternas.export.pipeline_digits.AlternasDigitsPipeline`
   (``model_index.json``, ``label_encoder/``, ``scheduler/``); for a backbone taken from a diffusers
   pipeline (Stable Diffusion, DiT) that pipeline with the routed backbone swapped in and the search's
   sampler as its scheduler; for a bare backbone the routed model alone;
-* ``README.md``: how to load and run it.
+* ``README.md``: how to load it (``DiffusionPipeline.from_pretrained`` after ``import alternas``) and
+  sample with the searched sampler and step count (:mod:`alternas.export.model_card`).
 """
 
 from __future__ import annotations
@@ -34,23 +36,16 @@ from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
 from ..plan import ExpertPlan
 from ..rundir import RUN_FILES, SearchRunDir, read_metrics
+from .model_card import model_card
 from .modeling import routed_from_plan
 
 __all__ = ["EXPERT_CONFIG_FILE", "ExportResult", "export_experts", "export_plan"]
 
 #: the expert config file of an export folder
 EXPERT_CONFIG_FILE = "experts.yaml"
-#: what the model card's code loads from: the user puts the export's path (or hub id) there
-_FOLDER_PLACEHOLDER = "path/to/this/folder"
 
 #: pipeline component holding each backbone class
 _COMPONENTS = {"UNet2DConditionModel": "unet", "UNet2DModel": "unet", "DiTTransformer2DModel": "transformer"}
-#: a diffusers pipeline each routed backbone class drops into
-_DROP_IN = {
-    "UNet2DConditionModel": "StableDiffusionPipeline",
-    "UNet2DModel": "DDPMPipeline",
-    "DiTTransformer2DModel": "DiTPipeline",
-}
 
 _HEADER = """\
 # alternas expert config: the experts of one ALTER model and how timesteps are routed to them.
@@ -61,7 +56,8 @@ _HEADER = """\
 #   macs              measured MACs of the routed model and of the dense backbone ({convention})
 #   metrics           quality, MACs and latency measured for the experts and the dense teacher
 #   provenance        where this model came from (run, trial, seed, versions)
-# Load the model with `alternas.load_experts("<this folder>")`; see README.md.
+# Load it as README.md shows: `import alternas`, then `DiffusionPipeline.from_pretrained("<this folder>")`
+# when it holds a pipeline (model_index.json).
 """
 
 
@@ -155,7 +151,7 @@ def export_plan(
         (staging / EXPERT_CONFIG_FILE).write_text(
             header + yaml.safe_dump(plan.model_dump(mode="json"), sort_keys=False, width=100)
         )
-        (staging / "README.md").write_text(_readme(plan, component, pipeline_name, routed))
+        (staging / "README.md").write_text(model_card(plan, component, pipeline, routed))
     return ExportResult(out_dir, plan, component, pipeline_name, trial_id=None, reason="exported plan")
 
 
@@ -290,45 +286,3 @@ def _build_pipeline(
         raise BackboneError(f"cannot load the base pipeline `{directory}` to export into: {error}") from error
     pipeline.scheduler = make_scheduler(plan.sampler.scheduler, dict(pipeline.scheduler.config))
     return pipeline
-
-
-def _readme(plan: ExpertPlan, component: str, pipeline: str | None, routed: nn.Module) -> str:
-    routed_class = type(routed).__name__
-    experts = len(plan.experts)
-    lines = [
-        f"# ALTER experts ({plan.backbone['class_name']}, {experts} expert{'s' if experts != 1 else ''})",
-        "",
-        f"Routed {plan.backbone['class_name']} exported by alternas: one set of fine-tuned weights, "
-        f"{experts} temporal expert(s) that each skip some units, routed by the timestep of every call. "
-        f"Mean MACs per sampler step: {plan.macs.share:.3f}x the dense model ({plan.sampler.scheduler}, "
-        f"{plan.sampler.steps} steps). `{EXPERT_CONFIG_FILE}` lists every expert and the routing table.",
-        "",
-        "Loading needs `alternas` installed (it defines the routed model class); nothing is downloaded.",
-        "",
-        "```python",
-        "import alternas",
-        "",
-        f'EXPORT = "{_FOLDER_PLACEHOLDER}"  # this folder: where you keep it',
-        "model = alternas.load_experts(EXPORT)",
-    ]
-    if pipeline == "AlternasDigitsPipeline":
-        lines += ['images = model(class_labels=[0, 1, 2, 3], output_type="pil").images', "```"]
-    elif pipeline is not None:
-        lines += [f"# a {pipeline} whose `{component}` is a {routed_class}", "```"]
-    else:
-        lines += [
-            f"# a {routed_class}; use it as the `{component}` of the matching diffusers pipeline:",
-            "from diffusers import DiffusionPipeline",
-            f'pipe = DiffusionPipeline.from_pretrained("<base model>", {component}=model)',
-            "```",
-        ]
-    lines += [
-        "",
-        f"In plain diffusers code: `import alternas.export` and then "
-        f'`{routed_class}.from_pretrained(EXPORT, subfolder="{component}")` is a drop-in '
-        f"`{component}` for `{_DROP_IN[plan.backbone['class_name']]}` and the like. The sampler's timesteps "
-        f"route the experts, so use the scheduler and step count the routing was searched for "
-        f"({plan.sampler.scheduler}, {plan.sampler.steps} steps); other step counts work but visit timesteps the search did not score.",
-        "",
-    ]
-    return "\n".join(lines)
