@@ -10,9 +10,9 @@ from rich.text import Text
 
 from ..macs import format_macs
 from ..metrics import lower_is_better
+from .dimensions import recipe_dimensions
 from .inspection import RecipeInspection
 from .schema import Recipe
-from .space import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM
 
 __all__ = ["render_inspection"]
 
@@ -37,7 +37,7 @@ def _baseline_text(recipe: Recipe) -> str:
 def _overview(inspection: RecipeInspection) -> Table:
     recipe, architecture = inspection.recipe, inspection.architecture
     search = recipe.search
-    grid = recipe.space.grid_size(recipe.eval.steps)
+    grid = recipe.grid_size()
     direction = "lower" if lower_is_better(recipe.report.quality_metric) else "higher"
     table = Table.grid(padding=(0, 2))
     rows = [
@@ -64,25 +64,13 @@ def _overview(inspection: RecipeInspection) -> Table:
 
 
 def _space_table(inspection: RecipeInspection) -> Table:
-    recipe = inspection.recipe
-    space = recipe.space
+    """One row per search dimension (and each value the recipe fixes in its place), then the units."""
     table = Table(title="search space", title_justify="left")
     table.add_column("parameter")
     table.add_column("values")
     table.add_column("meaning")
-    layouts = space.experts.layouts()
-    table.add_row(EXPERTS_PARAM, ", ".join(layout.label for layout in layouts),
-                  f"{len(layouts)} expert layouts (count and timestep partition)")
-    budget = space.budget
-    meaning = (
-        "MACs per sampler step / dense" if budget.macs_share is not None
-        else f"total generation MACs / dense at {budget.reference_steps} steps"
-    )
-    table.add_row(budget.param, Text(budget.dimension.describe()), f"{meaning} ({budget.convention})")
-    table.add_row(STEPS_PARAM, ", ".join(str(s) for s in recipe.default_steps()), "sampler steps")
-    table.add_row(SAMPLER_PARAM, ", ".join(recipe.default_samplers()), "samplers (alternas.samplers)")
-    for path, dimension in space.ranges.items():
-        table.add_row(Text(path), Text(dimension.describe()), "range" if dimension.is_range else "choices")
+    for dimension in recipe_dimensions(inspection.recipe):
+        table.add_row(Text(dimension.name), Text(dimension.describe()), Text(dimension.meaning()))
     kinds = Counter(unit.kind for unit in inspection.candidates)
     table.add_row("units", f"{len(inspection.candidates)} of {len(inspection.units)}",
                   ", ".join(f"{n} {kind}" for kind, n in kinds.items()))

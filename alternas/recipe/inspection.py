@@ -8,8 +8,9 @@ from ..backbones import adapter_for
 from ..exceptions import BackboneError, BudgetError, ConfigError
 from ..macs import CostProfile, independent_macs
 from ..units import UnitSpec, select_units
-from .checks import Problem, budget_problems, resource_problems
+from .checks import budget_problems, resource_problems
 from .costs import Architecture, recipe_architecture, recipe_costs
+from .problems import Problem
 from .schema import Recipe
 
 __all__ = ["RecipeInspection", "inspect_recipe"]

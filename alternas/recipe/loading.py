@@ -18,9 +18,10 @@ import yaml
 from .._readers import short
 from .._validation import validate_config
 from ..exceptions import ConfigError
-from .checks import Problem, recipe_problems
-from .schema import SEARCHED_SECTIONS, Recipe
-from .space import SearchSpace
+from .checks import recipe_problems
+from .problems import Problem
+from .schema import Recipe
+from .space import SEARCHED_SECTIONS, SearchSpace
 
 __all__ = ["load_recipe", "read_yaml"]
 

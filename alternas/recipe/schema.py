@@ -16,7 +16,6 @@ searches (``units``, ``experts``, ``budget``); ``train.seed`` is set per trial f
 from __future__ import annotations
 
 import math
-import typing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -28,10 +27,10 @@ from ..config import (
     LossConfig,
     ModelConfig,
     ReportConfig,
-    RunConfig,
     TrainConfig,
 )
-from .space import STEPS_PARAM, SearchSpace
+from .dimensions import search_dimensions
+from .space import SearchSpace
 
 #: largest `search.seed` (trial seeds are `seed + k`; NumPy and Optuna take seeds below 2**32)
 MAX_SEED = 2**31 - 1
@@ -40,26 +39,10 @@ MAX_CPUS_PER_TRIAL = 4096
 MAX_GPUS_PER_TRIAL = 64
 MAX_CONCURRENT_TRIALS = 10_000
 
-__all__ = [
-    "SearchSettings",
-    "Recipe",
-    "SEARCHED_SECTIONS",
-    "FIXED_PER_TRIAL",
-    "TRACKER_PACKAGES",
-    "numeric_field_type",
-]
+__all__ = ["SearchSettings", "Recipe", "TRACKER_PACKAGES"]
 
 #: experiment trackers `search.tracking` may name -> the Python package each needs (pip name = module name)
 TRACKER_PACKAGES = {"tensorboard": "tensorboardX", "mlflow": "mlflow"}
-
-#: run-config sections a recipe may not set directly: the space searches them
-SEARCHED_SECTIONS = ("units", "experts", "budget")
-#: run-config fields set per trial by the search (not searchable through `space.ranges`): what sets them
-FIXED_PER_TRIAL = {
-    "train.seed": "`search.seed` (trial k trains with seed + k)",
-    "train.threads": "`search.cpus_per_trial`",
-    STEPS_PARAM: "`space.steps`",
-}
 
 
 class SearchSettings(BaseModel):
@@ -186,25 +169,19 @@ class Recipe(BaseModel):
         """The samplers trials use: the space's, or the recipe's ``eval.scheduler``."""
         return list(self.space.samplers or [self.eval.scheduler])
 
+    def grid_size(self) -> float:
+        """Distinct points of the space: the product of every search dimension's number of choices
+        (``inf`` when a dimension is a range)."""
+        size = 1
+        for dimension in search_dimensions(self):
+            choices = dimension.choices()
+            if choices is None:
+                return math.inf
+            size *= len(choices)
+        return size
+
     def planned_trials(self) -> int:
         """Trials the search runs: ``search.num_trials``, at most the grid's size for the grid sampler."""
         if self.search.sampler == "grid":
-            return int(min(self.search.num_trials, self.space.grid_size(self.eval.steps)))
+            return int(min(self.search.num_trials, self.grid_size()))
         return self.search.num_trials
-
-
-def numeric_field_type(path: str) -> type | None:
-    """``int`` or ``float`` when ``path`` (``section.field``) is a numeric field of a run config, else ``None``."""
-    section_name, _, field_name = path.partition(".")
-    section = RunConfig.model_fields.get(section_name)
-    if section is None or section_name in SEARCHED_SECTIONS or not field_name or "." in field_name:
-        return None
-    field = section.annotation.model_fields.get(field_name)
-    if field is None:
-        return None
-    kinds = {a for a in typing.get_args(field.annotation) if a is not type(None)} or {field.annotation}
-    if kinds == {int}:
-        return int
-    if kinds <= {int, float} and float in kinds:
-        return float
-    return None

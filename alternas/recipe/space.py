@@ -23,14 +23,14 @@ count 1 and ``learned`` / ``manual`` with counts of 2 or more; the space's *layo
 
 from __future__ import annotations
 
-import math
+import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue
 
-from ..config import ExpertsConfig, UnitsConfig
+from ..config import ExpertsConfig, RunConfig, UnitsConfig
 from ..samplers import check_sampler_names, sampler_names, sampler_schema
 
 __all__ = [
@@ -42,6 +42,10 @@ __all__ = [
     "EXPERTS_PARAM",
     "SAMPLER_PARAM",
     "STEPS_PARAM",
+    "SEARCHED_SECTIONS",
+    "FIXED_PER_TRIAL",
+    "numeric_field_type",
+    "searchable_fields",
 ]
 
 #: name of the sampled expert layout (``"static"``, ``"4 learned"``, ...)
@@ -50,6 +54,15 @@ EXPERTS_PARAM = "experts"
 STEPS_PARAM = "eval.steps"
 #: name of the sampled sampler (a search parameter only when ``space.samplers`` is given)
 SAMPLER_PARAM = "eval.scheduler"
+
+#: run-config sections a recipe may not set directly: the space searches them
+SEARCHED_SECTIONS = ("units", "experts", "budget")
+#: run-config fields set per trial by the search (not searchable through `space.ranges`): what sets them
+FIXED_PER_TRIAL = {
+    "train.seed": "`search.seed` (trial k trains with seed + k)",
+    "train.threads": "`search.cpus_per_trial`",
+    STEPS_PARAM: "`space.steps`",
+}
 
 Partition = Literal["learned", "manual", "static"]
 
@@ -316,12 +329,30 @@ class SearchSpace(_Strict):
     _named_samplers = field_validator("samplers", mode="before")(lambda cls, samplers: sampler_names(samplers))
     _check_samplers = field_validator("samplers")(lambda cls, samplers: check_sampler_names(samplers))
 
-    def grid_size(self, default_steps: int) -> float:
-        """Number of distinct points when every dimension is a list (``inf`` if any is a range)."""
-        dimensions = [self.budget.dimension, *self.ranges.values()]
-        if any(d.is_range for d in dimensions):
-            return math.inf
-        size = len(self.experts.layouts()) * len(self.steps or [default_steps]) * len(self.samplers or [None])
-        for dimension in dimensions:
-            size *= len(dimension.choices)
-        return size
+
+def numeric_field_type(path: str) -> type | None:
+    """``int`` or ``float`` when ``path`` (``section.field``) is a numeric field of a run config, else ``None``."""
+    section_name, _, field_name = path.partition(".")
+    section = RunConfig.model_fields.get(section_name)
+    if section is None or section_name in SEARCHED_SECTIONS or not field_name or "." in field_name:
+        return None
+    field = section.annotation.model_fields.get(field_name)
+    if field is None:
+        return None
+    kinds = {a for a in typing.get_args(field.annotation) if a is not type(None)} or {field.annotation}
+    if kinds == {int}:
+        return int
+    if kinds <= {int, float} and float in kinds:
+        return float
+    return None
+
+
+def searchable_fields() -> list[str]:
+    """Every run-config field ``space.ranges`` may search (numeric, not set per trial)."""
+    fields = []
+    for section_name, section in RunConfig.model_fields.items():
+        for field_name in section.annotation.model_fields:
+            path = f"{section_name}.{field_name}"
+            if numeric_field_type(path) is not None and path not in FIXED_PER_TRIAL:
+                fields.append(path)
+    return fields

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import RunConfig
-from .schema import Recipe, numeric_field_type
-from .space import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM
+from .dimensions import SearchDimension, TrialDraft, search_dimensions
+from .schema import Recipe
 
 __all__ = ["TrialConfig", "resolve_trial", "search_params"]
 
@@ -32,53 +32,34 @@ class TrialConfig:
 
 
 def search_params(recipe: Recipe) -> list[str]:
-    """Names of the values a sampler chooses for each trial."""
-    sampler = [SAMPLER_PARAM] if recipe.space.samplers is not None else []
-    return [EXPERTS_PARAM, recipe.space.budget.param, STEPS_PARAM, *sampler, *recipe.space.ranges]
+    """Names of the values a sampler chooses for each trial, in order (see
+    :func:`~alternas.recipe.search_dimensions`)."""
+    return [dimension.name for dimension in search_dimensions(recipe)]
 
 
-def resolve_trial(recipe: Recipe, sampled: Mapping[str, Any], seed: int) -> TrialConfig:
+def resolve_trial(
+    recipe: Recipe,
+    sampled: Mapping[str, Any],
+    seed: int,
+    dimensions: Sequence[SearchDimension] | None = None,
+) -> TrialConfig:
     """The run config of the trial that sampled ``sampled``.
 
     Args:
         recipe: the validated recipe.
         sampled: one value for each of :func:`search_params` (a layout label for ``experts``).
         seed: the trial's training seed.
+        dimensions: the recipe's search dimensions (default: :func:`~alternas.recipe.search_dimensions`); a
+            search passes its driver's, so that a dimension registered there applies in Ray workers too.
 
     Raises:
         KeyError: ``sampled`` lacks a parameter or names an unknown layout.
         pydantic.ValidationError: the values do not form a valid run config.
     """
-    space = recipe.space
-    layout = {layout.label: layout for layout in space.experts.layouts()}[sampled[EXPERTS_PARAM]]
-    steps = int(sampled[STEPS_PARAM])
-    budget_value = float(sampled[space.budget.param])
-    target = space.budget.target_share(budget_value, steps)
-
-    data = recipe.base_run_config()
-    data["units"] = space.units.model_dump(mode="json")
-    data["experts"] = layout.experts_config().model_dump(mode="json")
-    data["budget"] = {"macs_share": target, "convention": space.budget.convention}
-    data["eval"]["steps"] = steps
-    data["train"]["seed"] = seed
-
-    params: dict[str, Any] = {"experts.count": layout.count, "experts.routing": layout.routing}
-    if layout.boundaries is not None:
-        params["experts.boundaries"] = list(layout.boundaries)
-    params["budget.macs_share"] = target
-    if space.budget.generation_share is not None:
-        params["budget.generation_share"] = budget_value
-    params[STEPS_PARAM] = steps
-    if space.samplers is not None:
-        data["eval"]["scheduler"] = params[SAMPLER_PARAM] = str(sampled[SAMPLER_PARAM])
-    for path in space.ranges:
-        kind = numeric_field_type(path) or float
-        value = kind(sampled[path])
-        section, _, field = path.partition(".")
-        data[section][field] = value
-        params[path] = value
-    return TrialConfig(
-        run=RunConfig.model_validate(data),
-        params=params,
-        budget_share=space.budget.budget_share(budget_value, steps),
-    )
+    run = recipe.base_run_config()
+    run["units"] = recipe.space.units.model_dump(mode="json")
+    run["train"]["seed"] = seed
+    trial = TrialDraft(sampled, run)
+    for dimension in search_dimensions(recipe) if dimensions is None else dimensions:
+        dimension.apply(sampled[dimension.name], trial)
+    return TrialConfig(run=RunConfig.model_validate(trial.run), params=trial.params, budget_share=trial.budget_share)

@@ -31,7 +31,7 @@ from .._atomic import atomic_write_text
 from .._cache import config_hash
 from .._readers import short
 from ..exceptions import CheckpointError, DataError
-from ..recipe import Recipe, inspect_recipe, load_recipe
+from ..recipe import Recipe, inspect_recipe, load_recipe, search_dimensions
 from ..recipe.checks import resource_problems
 from ..rundir import SearchRunDir, TrialRecord
 from ..sources import load_bundle
@@ -135,7 +135,9 @@ def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
     settings = recipe.search
     storage = atomic_local_filesystem()
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, recipe=recipe, run_dir=str(layout.root)),
+        tune.with_parameters(
+            run_trial, recipe=recipe, dimensions=search_dimensions(recipe), run_dir=str(layout.root)
+        ),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     if tune.Tuner.can_restore(str(layout.ray_dir), storage_filesystem=storage):

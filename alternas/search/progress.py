@@ -22,11 +22,10 @@ from rich.text import Text
 
 from ..macs import format_macs
 from ..pareto import trial_front
-from ..recipe import EXPERTS_PARAM, STEPS_PARAM, Recipe
+from ..recipe import Recipe, SearchDimension, search_dimensions
 from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
 from .objectives import Objectives
-from .searcher import SEED_KEY
 
 __all__ = ["SearchDisplay", "ProgressCallback"]
 
@@ -75,6 +74,7 @@ class SearchDisplay:
 
     def __init__(self, recipe: Recipe, run_dir: SearchRunDir, console: Console) -> None:
         self.objectives = Objectives.from_recipe(recipe)
+        self.dimensions = search_dimensions(recipe)
         baseline = read_baseline(run_dir.root)  # measured by the driver before the trials
         comparable = baseline is not None and baseline.scored(self.objectives.quality_metric)
         self.baseline = baseline if comparable else None
@@ -87,7 +87,7 @@ class SearchDisplay:
         self._last_plain = 0.0
         for record in run_dir.records():
             if record.status in ("finished", "failed", "stopped"):
-                self.rows[record.trial_id] = _row_from_record(record, self.objectives)
+                self.rows[record.trial_id] = _row_from_record(record, self.objectives, self.dimensions)
         self._started = time.monotonic()
         self._start_fraction = self._fraction()
 
@@ -114,13 +114,13 @@ class SearchDisplay:
 
     def trial_started(self, trial_id: str, config: dict[str, Any]) -> None:
         with self._lock:
-            row = self.rows.setdefault(trial_id, _Row(trial_id, _describe(config)))
+            row = self.rows.setdefault(trial_id, _Row(trial_id, _describe(config, self.dimensions)))
             row.status = "starting"
         self._plain(f"trial {trial_id} started: {row.params}")
 
     def trial_result(self, trial_id: str, config: dict[str, Any], result: dict[str, Any]) -> None:
         with self._lock:
-            row = self.rows.setdefault(trial_id, _Row(trial_id, _describe(config)))
+            row = self.rows.setdefault(trial_id, _Row(trial_id, _describe(config, self.dimensions)))
             if row.status == "starting":
                 row.status = "running"
             row.step = int(result.get("step", row.step))
@@ -135,7 +135,7 @@ class SearchDisplay:
         record = self._record(trial_id)
         with self._lock:
             if record is not None:
-                self.rows[trial_id] = _row_from_record(record, self.objectives)
+                self.rows[trial_id] = _row_from_record(record, self.objectives, self.dimensions)
             row = self.rows.get(trial_id)
         if row is not None:
             beyond = self._beyond(row)
@@ -271,26 +271,15 @@ def _forward(event: str, *args: Any) -> None:
         getattr(display, event)(*args)
 
 
-def _describe(config: dict[str, Any]) -> str:
-    """Compact sampled values, e.g. ``"4 learned, budget.macs_share=0.65, 20 steps, hypernet_lr=0.002"``."""
-    parts = []
-    for key, value in config.items():
-        if key == EXPERTS_PARAM:
-            parts.append(str(value))
-        elif key == STEPS_PARAM:
-            parts.append(f"{value} steps")
-        elif key != SEED_KEY:
-            shown = f"{value:g}" if isinstance(value, float) else str(value)
-            parts.append(f"{key.rsplit('.', 1)[-1]}={shown}")
-    return ", ".join(parts)
+def _describe(sampled: dict[str, Any], dimensions: list[SearchDimension]) -> str:
+    """Compact sampled values, each as its dimension labels it, e.g.
+    ``"4 learned, macs_share=0.65, 20 steps, hypernet_lr=0.002"``."""
+    return ", ".join(d.label(sampled[d.name]) for d in dimensions if sampled.get(d.name) is not None)
 
 
-def _row_from_record(record: TrialRecord, objectives: Objectives) -> _Row:
-    params = record.params
-    layout = "static" if params.get("experts.routing") == "static" else (
-        f"{params.get('experts.count')} {params.get('experts.routing')}")
-    described = {EXPERTS_PARAM: layout, **{k: v for k, v in params.items() if not k.startswith("experts.")}}
-    row = _Row(record.trial_id, _describe(described), status=record.status, error=record.error,
+def _row_from_record(record: TrialRecord, objectives: Objectives, dimensions: list[SearchDimension]) -> _Row:
+    sampled = {dimension.name: dimension.recorded(record.params) for dimension in dimensions}
+    row = _Row(record.trial_id, _describe(sampled, dimensions), status=record.status, error=record.error,
                feasible=record.feasible)
     metrics = record.metrics
     row.quality = metrics.quality(objectives.quality_metric)

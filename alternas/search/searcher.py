@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.distributions import BaseDistribution
 from optuna.storages import InMemoryStorage
 from optuna.trial import FrozenTrial
 from ray.tune.search.optuna import OptunaSearch
 
 from ..exceptions import CheckpointError
-from ..recipe import EXPERTS_PARAM, SAMPLER_PARAM, STEPS_PARAM, Dimension, Recipe
-from ..recipe.schema import numeric_field_type
+from ..recipe import Recipe, search_dimensions
 from .objectives import CONSTRAINT_METRIC, Objectives
 from .study_file import name_objectives, write_study_file
 from .trainable import SEED_KEY
@@ -30,27 +29,9 @@ _STATE_VERSION = 1
 
 
 def optuna_space(recipe: Recipe) -> dict[str, BaseDistribution]:
-    """The recipe's search space as Optuna distributions, keyed by :func:`~alternas.recipe.search_params`."""
-    space = recipe.space
-    distributions: dict[str, BaseDistribution] = {
-        EXPERTS_PARAM: CategoricalDistribution([layout.label for layout in space.experts.layouts()]),
-        space.budget.param: _distribution(space.budget.dimension, float),
-        STEPS_PARAM: CategoricalDistribution(recipe.default_steps()),
-    }
-    if space.samplers is not None:
-        distributions[SAMPLER_PARAM] = CategoricalDistribution(list(space.samplers))
-    for path, dimension in space.ranges.items():
-        distributions[path] = _distribution(dimension, numeric_field_type(path) or float)
-    return distributions
-
-
-def _distribution(dimension: Dimension, kind: type) -> BaseDistribution:
-    if dimension.choices is not None:
-        return CategoricalDistribution([kind(value) for value in dimension.choices])
-    if kind is int:
-        step = int(dimension.step or 1)
-        return IntDistribution(int(dimension.low), int(dimension.high), log=dimension.log, step=step)
-    return FloatDistribution(dimension.low, dimension.high, log=dimension.log, step=dimension.step)
+    """The recipe's search space as Optuna distributions, one per search dimension, in its order (the
+    names are :func:`~alternas.recipe.search_params`)."""
+    return {dimension.name: dimension.distribution() for dimension in search_dimensions(recipe)}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from ..api import train_alter
 from ..checkpoints import latest_checkpoint
 from ..exceptions import CheckpointError, TrainingDiverged
 from ..metrics import TrialMetrics
-from ..recipe import Recipe, TrialConfig, resolve_trial
+from ..recipe import Recipe, SearchDimension, TrialConfig, resolve_trial
 from ..rundir import SearchRunDir, TrialRecord
 from ..trainer import AlterTrainer, TrainerCallback
 from .objectives import CONSTRAINT_METRIC, OVER_BUDGET_METRIC, Objectives
@@ -42,17 +42,21 @@ PROGRESS_KEYS = ("loss_backbone", "loss_hypernet", "macs_share_hard", "macs_shar
 _CHECKPOINT_STEP = "step"
 
 
-def run_trial(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
+def run_trial(
+    config: dict[str, Any], recipe: Recipe, dimensions: Sequence[SearchDimension], run_dir: str
+) -> None:
     """Train and evaluate the trial Tune sampled as ``config``; Tune calls this in a worker.
 
     Args:
         config: the sampled values (see :func:`~alternas.recipe.search_params`) and the trial's seed.
         recipe: the validated recipe.
+        dimensions: the recipe's search dimensions as the driver has them (a worker's own registry lacks
+            dimensions registered in the driver's process).
         run_dir: the search run directory.
     """
     layout = SearchRunDir(run_dir)
     trial_id = tune.get_context().get_trial_id()
-    trial = resolve_trial(recipe, config, seed=int(config[SEED_KEY]))
+    trial = resolve_trial(recipe, config, seed=int(config[SEED_KEY]), dimensions=dimensions)
     objectives = Objectives.from_recipe(recipe)
     previous = _read_previous(layout, trial_id)
     if previous is not None and previous.status == "finished":
