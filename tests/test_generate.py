@@ -192,8 +192,9 @@ def test_generate_with_prompts_from_an_exported_stable_diffusion_pipeline(tmp_pa
 
 
 def test_generate_from_an_exported_unconditional_ddpm_pipeline(tmp_path, capsys):
-    """A plain diffusers `DDPMPipeline` (unconditional `UNet2DModel`) exports as that pipeline with the
-    routed UNet, and `alternas generate` samples it without labels or prompts."""
+    """A plain diffusers `DDPMPipeline` (unconditional `UNet2DModel`) exports as an alternas
+    `AlternasUnconditionalPipeline` with the routed UNet, and `alternas generate` samples it without labels
+    or prompts."""
     from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
 
     from alternas.config import RunConfig
@@ -212,7 +213,7 @@ def test_generate_from_an_exported_unconditional_ddpm_pipeline(tmp_path, capsys)
     plan = plan_from_masks(unet, keep, manual_assignment(2, 1000), scheduler_config=SCHEDULE, steps=3)
     config = RunConfig.model_validate({"model": {"backbone": str(tmp_path / "ddpm")}})
     export_plan(plan, tmp_path / "finetuned", config, tmp_path / "export")
-    assert type(load_experts(tmp_path / "export")).__name__ == "DDPMPipeline"
+    assert type(load_experts(tmp_path / "export")).__name__ == "AlternasUnconditionalPipeline"
 
     out = tmp_path / "samples"
     code, text = cli_output(capsys, "generate", str(tmp_path / "export"), "-n", "3", "--out", str(out))

@@ -4,6 +4,8 @@
   by default) or from a single ``alternas train`` run;
 * :func:`load_experts` loads it back (a pipeline, or the routed backbone alone);
 * :func:`generate_images` samples from an exported pipeline;
+* :class:`AlternasDigitsPipeline` (the built-in digits model) and :class:`AlternasUnconditionalPipeline`
+  (an unconditional ``UNet2DModel``, with any scheduler) are the pipelines alternas writes itself;
 * the routed model classes (:class:`RoutedUNet2DConditionModel`, :class:`RoutedUNet2DModel`,
   :class:`RoutedDiTTransformer2DModel`) are diffusers models, drop-in backbones for
   ``StableDiffusionPipeline`` / ``DiTPipeline``.
@@ -28,14 +30,16 @@ from .modeling import (
     routed_from_plan,
 )
 from .pipeline_digits import AlternasDigitsPipeline
+from .pipeline_unconditional import AlternasUnconditionalPipeline
 from .writer import EXPERT_CONFIG_FILE, ExportResult, export_experts, export_plan
 
-register_pipelines(AlternasDigitsPipeline)
+register_pipelines(AlternasDigitsPipeline, AlternasUnconditionalPipeline)
 
 __all__ = [
     "EXPERT_CONFIG_FILE",
     "ROUTED_CLASSES",
     "AlternasDigitsPipeline",
+    "AlternasUnconditionalPipeline",
     "ExportResult",
     "RoutedDiTTransformer2DModel",
     "RoutedExpertsMixin",

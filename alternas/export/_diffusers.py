@@ -3,7 +3,8 @@
 How diffusers 0.42 finds the classes of a saved pipeline, and what alternas does about it:
 
 * ``DiffusionPipeline.from_pretrained`` looks the pipeline class (``_class_name`` of ``model_index.json``)
-  up in the ``diffusers`` namespace only; :func:`register_pipelines` adds ``AlternasDigitsPipeline`` there.
+  up in the ``diffusers`` namespace only; :func:`register_pipelines` adds ``AlternasDigitsPipeline`` and
+  ``AlternasUnconditionalPipeline`` there.
 * It resolves each component's ``[library, class]`` pair (``["alternas.export.modeling",
   "RoutedUNet2DConditionModel"]``, as ``save_pretrained`` writes it for a class defined outside diffusers)
   among the modules already imported: a folder never makes diffusers import code. Importing

@@ -43,8 +43,9 @@ def load_experts(
         torch_dtype: dtype of the weights (default: as stored, float32).
 
     Returns:
-        The exported pipeline (``AlternasDigitsPipeline`` for the digits default, or the base diffusers
-        pipeline with its routed backbone) when the export has one, else the routed backbone model.
+        The exported pipeline (``AlternasDigitsPipeline`` for the digits default,
+        ``AlternasUnconditionalPipeline`` for an unconditional ``UNet2DModel``, or the base diffusers pipeline
+        with its routed backbone) when the export has one, else the routed backbone model.
 
     Raises:
         CheckpointError: not an export folder, or its files are incomplete.

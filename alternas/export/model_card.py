@@ -19,7 +19,7 @@ FOLDER_PLACEHOLDER = "path/to/this/folder"
 #: a diffusers pipeline each routed backbone class drops into
 _DROP_IN = {
     "UNet2DConditionModel": "StableDiffusionPipeline",
-    "UNet2DModel": "DDPMPipeline",
+    "UNet2DModel": "AlternasUnconditionalPipeline",  # DDPMPipeline mis-drives Euler, UniPC and the like
     "DiTTransformer2DModel": "DiTPipeline",
 }
 #: example prompts of a text-conditioned export's code
@@ -134,6 +134,14 @@ def _backbone_code(
     )
     imports = f"from diffusers import DiffusionPipeline{', ' + scheduler_class if scheduler_class else ''}"
     guidance = f", guidance_scale={plan.guidance_scale!r}" if plan.guidance_scale != 1.0 else ""
+    unconditional = (  # DDPMPipeline applies no `scale_model_input`: Euler and the like sample wrong in it
+        [
+            "# an unconditional UNet2DModel samples right with every scheduler in alternas' pipeline:",
+            "# pipe = alternas.export.AlternasUnconditionalPipeline(unet=model, scheduler=pipe.scheduler)",
+        ]
+        if routed_class == "RoutedUNet2DModel"
+        else []
+    )
     return [
         "```python",
         "import alternas",
@@ -146,6 +154,7 @@ def _backbone_code(
         f"# the `{component}` of the diffusers pipeline it came from, with the searched sampler and steps:",
         f'pipe = DiffusionPipeline.from_pretrained("<that pipeline>", {component}=model)',
         *scheduler,
+        *unconditional,
         f"# images = pipe(<its inputs>, num_inference_steps={plan.sampler.steps}{guidance}).images",
         "```",
     ]

@@ -12,7 +12,9 @@ The export folder holds:
 * for the built-in digits model a full :class:`~alternas.export.pipeline_digits.AlternasDigitsPipeline`
   (``model_index.json``, ``label_encoder/``, ``scheduler/``); for a backbone taken from a diffusers
   pipeline (Stable Diffusion, DiT) that pipeline with the routed backbone swapped in and the search's
-  sampler as its scheduler; for a bare backbone the routed model alone;
+  sampler as its scheduler, except that an unconditional ``UNet2DModel`` pipeline (``DDPMPipeline``)
+  becomes an :class:`~alternas.export.pipeline_unconditional.AlternasUnconditionalPipeline`, which samples
+  right with every sampler; for a bare backbone the routed model alone;
 * ``README.md``: how to load it (``DiffusionPipeline.from_pretrained`` after ``import alternas``) and
   sample with the searched sampler and step count (:mod:`alternas.export.model_card`).
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from diffusers import DiffusionPipeline
+from diffusers import DiffusionPipeline, UNet2DModel
 from torch import nn
 
 from .._atomic import atomic_dir
@@ -36,6 +38,7 @@ from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
 from ..plan import ExpertPlan
 from ..rundir import RUN_FILES, SearchRunDir, read_metrics
+from .generate import condition_kind
 from .model_card import model_card
 from .modeling import routed_from_plan
 
@@ -284,5 +287,30 @@ def _build_pipeline(
         )
     except (OSError, ValueError) as error:
         raise BackboneError(f"cannot load the base pipeline `{directory}` to export into: {error}") from error
-    pipeline.scheduler = make_scheduler(plan.sampler.scheduler, dict(pipeline.scheduler.config))
+    scheduler = make_scheduler(plan.sampler.scheduler, dict(pipeline.scheduler.config))
+    if _is_unconditional_unet_pipeline(pipeline):  # DDPMPipeline & co. mis-drive most schedulers
+        from .pipeline_unconditional import AlternasUnconditionalPipeline
+
+        return AlternasUnconditionalPipeline(
+            unet=routed, scheduler=scheduler, default_num_inference_steps=plan.sampler.steps
+        )
+    pipeline.scheduler = scheduler
     return pipeline
+
+
+def _is_unconditional_unet_pipeline(pipeline: DiffusionPipeline) -> bool:
+    """Whether ``pipeline`` is an unconditional pixel-space ``UNet2DModel`` pipeline (``DDPMPipeline``,
+    ``DDIMPipeline``, ``PNDMPipeline``: a ``unet`` and a ``scheduler``, called with a ``batch_size``).
+
+    Those pipelines drive their own scheduler only: ``DDPMPipeline`` applies neither ``init_noise_sigma`` nor
+    ``scale_model_input`` and passes ``generator`` to every ``step``, ``DDIMPipeline`` turns any scheduler into
+    DDIM. The export writes an :class:`~alternas.export.AlternasUnconditionalPipeline` instead, which samples
+    right with every sampler.
+    """
+    parts = {name for name, part in pipeline.components.items() if part is not None}
+    if parts != {"unet", "scheduler"} or not isinstance(pipeline.unet, UNet2DModel):
+        return False
+    try:
+        return condition_kind(pipeline) == "unconditional"
+    except ConfigError:  # takes neither labels, prompts nor a batch size
+        return False
