@@ -24,7 +24,7 @@ def test_layouts_pair_one_expert_with_static_and_more_with_learned_or_manual(tmp
     recipe = load_recipe(tiny_recipe(tmp_path))
     labels = [layout.label for layout in recipe.space.experts.layouts()]
     assert labels == ["static", "2 learned", "2 manual", "3 learned", "3 manual"]
-    assert recipe.space.grid_size(recipe.eval.steps) == 5 * 2
+    assert recipe.grid_size() == 5 * 2
     assert search_params(recipe) == ["experts", "budget.macs_share", "eval.steps"]
 
 
@@ -103,14 +103,15 @@ def test_shipped_recipes_validate_offline(recipe_file, units, kinds):
 
 
 def test_shipped_quickstart_covers_budgets_and_partitions():
-    """Its initial points alone try every expert count, every partition, every total-MACs budget and
-    every step count, and its baseline ladder covers every searched step count."""
+    """Its initial points alone try every partition, every total-MACs budget, every step count and every
+    sampler, and its baseline ladder covers every searched step count and every dense-step budget."""
     recipe = load_recipe(ROOT / "recipes/quickstart.yaml")
     first = [resolve_trial(recipe, point, seed=0).params for point in recipe.search.initial_points]
-    assert {p["experts.count"] for p in first} == {1, 2, 3, 4}
+    assert {p["experts.count"] for p in first} == {1, 2, 3}
     assert {p["experts.routing"] for p in first} == {"learned", "manual", "static"}
-    assert {p["budget.generation_share"] for p in first} == {0.2, 0.25, 0.3}
-    assert {p["eval.steps"] for p in first} == {7, 8, 10}
+    assert {p["budget.generation_share"] for p in first} == {0.15, 0.2, 0.25}  # 3, 4, 5 dense steps of 20
+    assert {p["eval.steps"] for p in first} == {4, 5, 6}
+    assert {p["eval.scheduler"] for p in first} == set(recipe.space.samplers) == {"unipc", "dpmpp_2m"}
     assert recipe.report.baseline.ladder(recipe.default_steps()) == [3, 4, 5, 6, 7, 8, 10, 20]
     assert recipe.planned_trials() >= 6
 
