@@ -166,7 +166,9 @@ def tiny_digits_run_config() -> dict:
 
 
 def tiny_recipe(tmp_path: Path, **overrides) -> dict:
-    """A small recipe mapping on the digits (tiny teacher, seconds-long trials)."""
+    """A small recipe mapping on the digits (tiny teacher, seconds-long trials). Its dense baseline is
+    measured with DDIM only: every search start would otherwise score the teacher under every sampler
+    (tests/test_baseline.py covers that default)."""
     recipe = {
         "name": "tiny",
         "output_dir": str(tmp_path / "run"),
@@ -179,6 +181,7 @@ def tiny_recipe(tmp_path: Path, **overrides) -> dict:
                   "warmup_steps": 2, "hypernet_warmup_steps": 2},
         "eval": {"num_samples": 20, "batch_size": 20, "steps": 4, "latency_repeats": 1, "latency_batch_size": 4},
         "search": {"num_trials": 4, "population_size": 2, "max_concurrent_trials": 2, "cpus_per_trial": 1},
+        "report": {"baseline": {"samplers": ["ddim"]}},
     }
     for key, value in overrides.items():
         recipe[key] = value

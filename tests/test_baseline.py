@@ -161,7 +161,9 @@ def test_a_damaged_baseline_is_ignored_with_one_line_naming_it(tmp_path, caplog,
 def test_a_search_measures_its_baseline_once(tmp_path, monkeypatch):
     from rich.console import Console
 
-    recipe = load_recipe(tiny_recipe(tmp_path))
+    data = tiny_recipe(tmp_path)
+    del data["report"]  # the default: every offered sampler
+    recipe = load_recipe(data)
     layout = SearchRunDir(recipe.output_dir)
     layout.root.mkdir(parents=True)
     baseline = search_baseline.ensure_baseline(recipe, layout, Console(quiet=True))

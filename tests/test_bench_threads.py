@@ -22,7 +22,7 @@ def test_thread_counts_alternate_and_the_speedup_is_the_ratio_of_medians(monkeyp
     monkeypatch.setattr(bench.threads.time, "perf_counter", lambda: next(clock))
     result = bench.threads.bench_threads(repeats=2)
     assert runs == [1, 2, 1, 2]
-    assert result["params"]["experts.routing"] == "static"  # the quickstart's first initial point
+    assert result["params"]["experts.routing"] == "learned"  # the quickstart's first initial point: 2 learned
     assert result["seconds"] == {"1": [40.0, 44.0], "2": [20.0, 22.0]}
     assert result["speedup"] == pytest.approx(42.0 / 21.0) and result["max_tail_cut"] == pytest.approx(0.5)
     assert result["metrics_equal"]  # latencies differ between runs, and are not compared
