@@ -229,6 +229,12 @@ class ExpertPlan(_Model):
         """Expert of every training timestep ``0..T-1``, shape ``(T,)`` long."""
         return self.routing_table().experts
 
+    @property
+    def dense_steps(self) -> float:
+        """Total generation MACs in dense steps (the dense model's MACs for one sampler step): the sampler
+        steps times the mean share of a dense step the experts run, e.g. 5 steps x 0.8 = 4.0."""
+        return self.macs.generation_total / self.macs.dense_generation_total * self.sampler.steps
+
     def intervals_per_expert(self) -> list[int]:
         """Contiguous intervals of training timesteps each expert serves (1 = one interval)."""
         return self.routing_table().intervals_per_expert()

@@ -35,7 +35,8 @@ def export(
     )
     console.print(
         f"{len(plan.experts)} expert(s), {plan.sampler.scheduler} {plan.sampler.steps} steps, "
-        f"{format_macs(plan.macs.generation_total)} per image = {plan.macs.share:.3f}x the dense model",
+        f"{format_macs(plan.macs.generation_total)} per image = {plan.dense_steps:.1f} dense steps "
+        f"({plan.macs.share:.2f} of a dense step at each step)",
         highlight=False,
     )
     layout = f"{result.component}/ (routed {plan.backbone['class_name']})"

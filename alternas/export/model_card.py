@@ -8,6 +8,7 @@ import inspect
 from diffusers import DiffusionPipeline
 from torch import nn
 
+from ..macs import format_macs
 from ..plan import ExpertPlan
 from ..samplers import get_sampler
 from .generate import condition_kind, default_conditions
@@ -43,8 +44,10 @@ def model_card(plan: ExpertPlan, component: str, pipeline: DiffusionPipeline | N
         f"# ALTER experts ({base_class}, {experts} expert{'s' if experts != 1 else ''})",
         "",
         f"Routed {base_class} exported by alternas: one set of fine-tuned weights, {experts} temporal "
-        f"expert(s) that each skip some units, routed by the timestep of every call. Mean MACs per sampler "
-        f"step: {plan.macs.share:.3f}x the dense model. `experts.yaml` lists every expert and the routing table.",
+        f"expert(s) that each skip some units, routed by the timestep of every call. Generating one image costs "
+        f"{format_macs(plan.macs.generation_total)}, the MACs of the dense model at {plan.dense_steps:.1f} steps "
+        f"(the experts run {plan.macs.share:.3f} of a dense step at each step on average). `experts.yaml` lists "
+        "every expert and the routing table.",
         "",
         f"Searched with the sampler {sampler} at **{plan.sampler.steps} steps**, guidance scale "
         f"{plan.guidance_scale:g}. The sampler's timesteps route the experts, so sample with that scheduler "
