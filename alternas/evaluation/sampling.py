@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -50,6 +51,7 @@ def denoise(
     guidance_scale: float,
     steps: int,
     on_step: Callable[[int, int], None] | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
 ) -> torch.Tensor:
     """Run the sampler from ``noise`` and return the final model-space samples.
 
@@ -62,7 +64,11 @@ def denoise(
         guidance_scale: guidance weight; guidance runs only when it is > 1 and a null condition exists.
         steps: number of sampler steps.
         on_step: called with ``(step index, timestep)`` before each step.
+        generator: source of the fresh noise of ancestral samplers (passed to ``scheduler.step`` where it takes
+            one; without it they draw from torch's global generator).
     """
+    takes_generator = generator is not None and "generator" in inspect.signature(scheduler.step).parameters
+    step_kwargs = {"generator": generator} if takes_generator else {}
     scheduler.set_timesteps(steps, device=noise.device)
     sample = noise * scheduler.init_noise_sigma
     guided = guidance_scale > 1.0 and null_condition is not None
@@ -78,7 +84,7 @@ def denoise(
         if guided:
             unconditional, conditional = output.chunk(2)
             output = unconditional + guidance_scale * (conditional - unconditional)
-        sample = scheduler.step(output, timestep, sample).prev_sample
+        sample = scheduler.step(output, timestep, sample, **step_kwargs).prev_sample
     return sample
 
 

@@ -18,6 +18,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from ..evaluation.sampling import denoise
 from ..zoo.digits import DigitsLabelEncoder
 from . import modeling  # noqa: F401  (the routed unet class must be imported for from_pretrained)
+from ._pipeline_output import check_output_type, image_output
 
 __all__ = ["AlternasDigitsPipeline"]
 
@@ -105,15 +106,8 @@ class AlternasDigitsPipeline(DiffusionPipeline):
             return self.unet(sample, timestep, **cond, return_dict=False)[0]
 
         sample = denoise(predict, self.scheduler, noise, condition, null, scale, steps)
-        images = ((sample.float().clamp(-1, 1) + 1) / 2).cpu()  # (B, 1, H, W) in [0, 1]
         self.maybe_free_model_hooks()
-        if output_type != "pt":
-            images = images.permute(0, 2, 3, 1).numpy()  # (B, H, W, 1)
-            if output_type == "pil":
-                images = self.numpy_to_pil(images)
-        if not return_dict:
-            return (images,)
-        return ImagePipelineOutput(images=images)
+        return image_output(sample, output_type, return_dict)
 
     def check_inputs(self, labels: list[int], latents: torch.Tensor | None, output_type: str) -> None:
         """Raise ``ValueError`` for labels out of range, mis-shaped latents or an unknown output type."""
@@ -124,8 +118,7 @@ class AlternasDigitsPipeline(DiffusionPipeline):
             )
         if latents is not None and latents.shape[0] != len(labels):
             raise ValueError(f"`latents` has {latents.shape[0]} rows for {len(labels)} labels")
-        if output_type not in ("pil", "np", "pt"):
-            raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}")
+        check_output_type(output_type)
 
     def _tokens(self, labels: list[int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Conditioning tokens of shape ``(B, 1, embedding_dim)``."""

@@ -5,15 +5,14 @@ An unconditional ``UNet2DModel`` pipeline of diffusers (``DDPMPipeline``) sample
 schedulers that need neither input scaling nor a ``generator`` of their own: it passes ``generator`` to every
 ``scheduler.step`` (``UniPCMultistepScheduler.step`` takes none, so it fails) and never applies
 ``init_noise_sigma`` nor ``scale_model_input`` (``EulerDiscreteScheduler`` works in sigma space, so it
-samples wrong images). This pipeline samples as alternas' evaluation loop
-(:func:`~alternas.evaluation.sampling.denoise`) does: the initial noise times ``init_noise_sigma``,
+samples wrong images). This pipeline samples with alternas' evaluation loop
+(:func:`~alternas.evaluation.sampling.denoise`): the initial noise times ``init_noise_sigma``,
 ``scale_model_input`` before every model call, and ``generator`` passed to ``step`` only where ``step``
 takes it (ancestral samplers draw their noise from it). Every sampler alternas offers samples right with it.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -21,7 +20,9 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
+from ..evaluation.sampling import denoise
 from . import modeling  # noqa: F401  (the routed unet class must be imported for from_pretrained)
+from ._pipeline_output import check_output_type, image_output
 
 __all__ = ["AlternasUnconditionalPipeline"]
 
@@ -88,25 +89,13 @@ class AlternasUnconditionalPipeline(DiffusionPipeline):
         dtype = self.unet.dtype
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype)  # (B, C, H, W)
-        step_kwargs = {"generator": generator} if self._step_takes("generator") else {}
 
-        self.scheduler.set_timesteps(steps, device=device)
-        sample = latents.to(device, dtype) * self.scheduler.init_noise_sigma  # (B, C, H, W)
-        for timestep in self.progress_bar(self.scheduler.timesteps):
-            model_input = self.scheduler.scale_model_input(sample, timestep)
-            timesteps = timestep.expand(batch_size).to(device)  # (B,)
-            prediction = self.unet(model_input, timesteps, return_dict=False)[0]  # (B, C, H, W)
-            sample = self.scheduler.step(prediction, timestep, sample, **step_kwargs).prev_sample
+        def predict(sample: torch.Tensor, timestep: torch.Tensor, condition: dict[str, Any]) -> torch.Tensor:
+            return self.unet(sample, timestep, return_dict=False)[0]  # (B, C, H, W)
 
-        images = ((sample.float().clamp(-1, 1) + 1) / 2).cpu()  # (B, C, H, W) in [0, 1]
+        sample = denoise(predict, self.scheduler, latents.to(device, dtype), {}, None, 1.0, steps, generator=generator)
         self.maybe_free_model_hooks()
-        if output_type != "pt":
-            images = images.permute(0, 2, 3, 1).numpy()  # (B, H, W, C)
-            if output_type == "pil":
-                images = self.numpy_to_pil(images)
-        if not return_dict:
-            return (images,)
-        return ImagePipelineOutput(images=images)
+        return image_output(sample, output_type, return_dict)
 
     def check_inputs(
         self, batch_size: int, latents: torch.Tensor | None, shape: tuple[int, ...], output_type: str
@@ -116,9 +105,4 @@ class AlternasUnconditionalPipeline(DiffusionPipeline):
             raise ValueError(f"`batch_size` must be >= 1, got {batch_size}")
         if latents is not None and tuple(latents.shape) != shape:
             raise ValueError(f"`latents` has shape {tuple(latents.shape)}; expected {shape}")
-        if output_type not in ("pil", "np", "pt"):
-            raise ValueError(f"`output_type` must be 'pil', 'np' or 'pt', got {output_type!r}")
-
-    def _step_takes(self, name: str) -> bool:
-        """Whether the scheduler's ``step`` takes the keyword argument ``name``."""
-        return name in inspect.signature(self.scheduler.step).parameters
+        check_output_type(output_type)
