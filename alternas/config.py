@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .metrics import QualityMetricName
-from .samplers import check_sampler_names, distinct_samplers, get_sampler, sampler_names, sampler_schema
+from .samplers import check_sampler_name, check_sampler_names, distinct_samplers, sampler_names, sampler_schema
 
 __all__ = [
     "ModelConfig",
@@ -330,15 +330,7 @@ class EvalConfig(_Section):
         return value
 
     _named_sampler = field_validator("scheduler", mode="before")(lambda cls, value: sampler_names(value))
-
-    @field_validator("scheduler")
-    @classmethod
-    def _known_sampler(cls, value: str) -> str:
-        try:
-            get_sampler(value)
-        except KeyError as error:  # its message names the samplers there are
-            raise ValueError(error.args[0]) from None
-        return value
+    _known_sampler = field_validator("scheduler")(lambda cls, value: check_sampler_name(value))
 
 
 class RunConfig(_Section):

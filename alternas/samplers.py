@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SAMPLERS",
     "Sampler",
+    "check_sampler_name",
     "check_sampler_names",
     "distinct_samplers",
     "get_sampler",
@@ -132,11 +133,11 @@ def sampler_name(choice: str | Mapping[str, Any]) -> str:
 
 
 def sampler_names(choices: Any) -> Any:
-    """``choices`` with each mapping of a list turned into its :func:`sampler_name` (anything else as it is,
-    for validation to judge)."""
+    """``choices`` (one choice or a list) with each mapping turned into its :func:`sampler_name` (anything
+    else as it is, for validation to judge)."""
     if isinstance(choices, list):
-        return [sampler_name(choice) if isinstance(choice, Mapping) else choice for choice in choices]
-    return sampler_name(choices) if isinstance(choices, Mapping) else choices
+        return [sampler_name(choice) for choice in choices]
+    return sampler_name(choices)
 
 
 def sampler_schema() -> dict[str, Any]:
@@ -155,22 +156,27 @@ def get_sampler(name: str) -> Sampler:
     """
     if name in SAMPLERS:
         return SAMPLERS[name]
-    base, brace, rest = name.partition("{")
+    base, brace, settings = name.partition("{")
     if brace and base in SAMPLERS:
-        try:
-            settings = json.loads(brace + rest)
-        except json.JSONDecodeError:
-            settings = None
-        if isinstance(settings, dict):
-            return _with_settings(base, brace + rest)
-    raise KeyError(f"unknown sampler `{name}`; choose one of {', '.join(SAMPLERS)}, or one with settings such as "
-                   f"{{name: unipc, solver_order: 3}}")
+        return _with_settings(name, base, brace + settings)
+    raise _unknown(name)
+
+
+def _unknown(name: str) -> KeyError:
+    return KeyError(f"unknown sampler `{name}`; choose one of {', '.join(SAMPLERS)}, or one with settings such as "
+                    f"{{name: unipc, solver_order: 3}}")
 
 
 @functools.cache
-def _with_settings(base: str, settings: str) -> Sampler:
-    """The registered sampler ``base`` with the JSON object ``settings`` (checked once per name)."""
-    return SAMPLERS[base].with_settings(json.loads(settings))
+def _with_settings(name: str, base: str, settings: str) -> Sampler:
+    """The registered sampler ``base`` with the JSON object ``settings`` (``name`` is both; checked once)."""
+    try:
+        parsed = json.loads(settings)
+    except json.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise _unknown(name)
+    return SAMPLERS[base].with_settings(parsed)
 
 
 def distinct_samplers(exclude: tuple[str, ...] = ("ddpm",)) -> list[str]:
@@ -185,6 +191,19 @@ def distinct_samplers(exclude: tuple[str, ...] = ("ddpm",)) -> list[str]:
     return names
 
 
+def check_sampler_name(name: str) -> str:
+    """``name`` when :func:`get_sampler` knows it.
+
+    Raises:
+        ValueError: an unknown name or settings that do not work (:func:`get_sampler`'s message).
+    """
+    try:
+        get_sampler(name)
+    except KeyError as error:
+        raise ValueError(error.args[0]) from None
+    return name
+
+
 def check_sampler_names(names: list[str] | None) -> list[str] | None:
     """``names`` when they are distinct registered samplers, at least one (``None`` passes: "the default").
 
@@ -196,10 +215,7 @@ def check_sampler_names(names: list[str] | None) -> list[str] | None:
     if not names or len(set(names)) != len(names):
         raise ValueError(f"samplers must be distinct names of {', '.join(SAMPLERS)}, at least one; got {names}")
     for name in names:
-        try:
-            get_sampler(name)
-        except KeyError as error:
-            raise ValueError(error.args[0]) from None
+        check_sampler_name(name)
     return names
 
 

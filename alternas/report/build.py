@@ -84,10 +84,7 @@ class Report:
         step of one image (x2 with guidance), from the baseline or else from a trial's teacher."""
         if self.baseline is not None and self.baseline.dense_step_macs:
             return self.baseline.dense_step_macs
-        for entry in self.entries:
-            if entry.macs and entry.dense_steps:
-                return entry.macs / entry.dense_steps
-        return None
+        return next((e.dense_step_macs for e in self.entries if e.dense_step_macs), None)
 
     def baseline_label(self, entry: TrialEntry) -> str:
         """``"beyond"``, ``"dominated by dense unipc @ 4 steps: FID 14.1"``, or ``"-"``."""

@@ -102,13 +102,14 @@ def _pareto_panel(
             groups["infeasible"].append(entry)
         elif entry.role in ("front", "dominated"):
             groups["front" if entry.trial_id in front_ids else "dominated"].append(entry)
-    points: list[tuple[float, float, float]] = []
+    focus: list[tuple[float, float]] = []  # the trials and their teachers: what the axes frame
     for role, members in groups.items():
         if members:
             style = _ROLE_STYLE[role]
             xs, ys = [getattr(e, cost) / scale for e in members], [e.quality for e in members]
             ax.scatter(xs, ys, c=[style["color"]], marker=style["marker"], s=36, label=style["label"], zorder=6)
-            points += [(x, y, _DOT_CLEARANCE) for x, y in zip(xs, ys)]
+            focus += zip(xs, ys)
+    points = [(x, y, _DOT_CLEARANCE) for x, y in focus]
     front = [report.entry(i) for i in front_ids]
     ax.plot([getattr(e, cost) / scale for e in front], [e.quality for e in front], "-", color="#1f77b4", zorder=5)
     teachers = [t for t in report.teachers if t.quality is not None]
@@ -116,6 +117,7 @@ def _pareto_panel(
         xs, ys = [getattr(t, cost) / scale for t in teachers], [t.quality for t in teachers]
         ax.scatter(xs, ys, marker="*", s=140, c="black", zorder=7, label="dense teacher at the trials' settings")
         points += [(x, y, _STAR_CLEARANCE) for x, y in zip(xs, ys)]
+        focus += zip(xs, ys)
     points += [(x, y, _DOT_CLEARANCE) for x, y in _baseline_panel(ax, report, cost, scale)]
     winner = report.winner_entry
     labels: list[PointLabel] = []
@@ -127,8 +129,6 @@ def _pareto_panel(
         points.append((*at, _RING_CLEARANCE))
     labels += [PointLabel(e.trial_id, getattr(e, cost) / scale, e.quality) for e in front if e is not winner]
     labels += [PointLabel(t.label, getattr(t, cost) / scale, t.quality) for t in teachers]
-    trial_points = [(getattr(e, cost) / scale, e.quality) for members in groups.values() for e in members]
-    focus = trial_points + [(getattr(t, cost) / scale, t.quality) for t in teachers]
     _frame(ax, focus, [(x, y) for x, y, _ in points], report.lower_is_better)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(quality_label(report.config.quality_metric))
@@ -190,9 +190,10 @@ def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[t
         return []
     metric, attribute = report.config.quality_metric, "generation_macs" if cost == "macs" else "latency_s"
     best = baseline.best_per_sampler(metric, report.lower_is_better)
+    points = _baseline_points(report)
     drawn: list[tuple[float, float]] = []
     for index, sampler in enumerate(baseline.samplers):
-        ladder = sorted((p for p in _baseline_points(report) if p.sampler == sampler), key=lambda p: getattr(p, attribute))
+        ladder = sorted((p for p in points if p.sampler == sampler), key=lambda p: getattr(p, attribute))
         xs, ys = [getattr(p, attribute) / scale for p in ladder], [baseline.quality(p, metric) for p in ladder]
         ax.plot(xs, ys, marker="s", markersize=3.5 if sampler == best else 2.5, linewidth=2.0 if sampler == best else 0.8,
                 color=_SAMPLER_COLORS[index % len(_SAMPLER_COLORS)], alpha=1.0 if sampler == best else 0.7, zorder=3,

@@ -96,10 +96,8 @@ def _alignment(offset: tuple[float, float]) -> dict[str, str]:
 def _label_box(text: Any, renderer: Any, offset: tuple[float, float], scale: float) -> Bbox:
     """The display box of ``text`` placed at ``offset`` points from its point, anchored so that the box
     grows away from the point (left of it for negative x offsets, below it for negative y offsets)."""
-    alignment = _alignment(offset)
     text.set_position(offset)
-    text.set_horizontalalignment(alignment["horizontalalignment"])
-    text.set_verticalalignment(alignment["verticalalignment"])
+    text.update(_alignment(offset))
     return text.get_window_extent(renderer).padded(1.0 * scale)
 
 

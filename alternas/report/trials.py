@@ -92,13 +92,17 @@ class TrialEntry:
         return self.status == "finished" and self.plan is not None and None not in (self.quality, self.macs)
 
     @property
-    def dense_steps(self) -> float | None:
-        """The trial's total generation MACs in *dense steps*, the report's one unit of cost: the dense
-        teacher's MACs for one sampler step of one image (x2 with guidance). ``None`` when unmeasured."""
+    def dense_step_macs(self) -> float | None:
+        """One *dense step*, the report's unit of cost: the dense teacher's generation MACs for one sampler
+        step of one image (x2 with guidance), from the trial's teacher. ``None`` when unmeasured."""
         dense_total, steps = self.metrics.teacher_generation_macs, self.metrics.steps
-        if not self.macs or not dense_total or not steps:
-            return None
-        return self.macs / (dense_total / steps)
+        return dense_total / steps if dense_total and steps else None
+
+    @property
+    def dense_steps(self) -> float | None:
+        """The trial's total generation MACs in dense steps (:attr:`dense_step_macs`); ``None`` when unmeasured."""
+        step = self.dense_step_macs
+        return self.macs / step if self.macs and step else None
 
     @property
     def eligible(self) -> bool:
