@@ -248,3 +248,18 @@ def test_a_bare_backbone_model_card_loads_the_routed_class_with_the_searched_sam
     namespace: dict = {}
     exec(compile(loading, "README.md", "exec"), namespace)
     assert type(namespace["model"]).__name__ == "RoutedUNet2DModel" and namespace["model"].num_experts == 2
+
+
+def test_the_digits_pipeline_draws_an_ancestral_samplers_noise_from_the_callers_generator(exports):
+    import alternas  # noqa: F401
+
+    export, _ = exports("digits")
+    pipe = DiffusionPipeline.from_pretrained(export)
+    pipe.scheduler = get_sampler("ddpm").make(pipe.scheduler.config)  # a fresh noise draw at every step
+
+    def sample(seed: int) -> torch.Tensor:
+        torch.manual_seed(1000 + seed)  # the global generator differs between calls: only `generator` may decide
+        generator = torch.Generator().manual_seed(0)
+        return pipe(class_labels=[0, 1, 2, 3], num_inference_steps=STEPS, generator=generator, output_type="pt").images
+
+    assert torch.equal(sample(1), sample(2))

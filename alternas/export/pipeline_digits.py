@@ -76,7 +76,8 @@ class AlternasDigitsPipeline(DiffusionPipeline):
             num_inference_steps (`int`, *optional*): sampler steps (default: ``default_num_inference_steps``).
             guidance_scale (`float`, *optional*): classifier-free guidance, > 1 runs a second,
                 unconditional forward per step (default: ``default_guidance_scale``).
-            generator (`torch.Generator`, *optional*): source of the initial noise.
+            generator (`torch.Generator`, *optional*): source of the initial noise, and of the fresh noise of
+                ancestral samplers (those whose ``step`` takes a ``generator``).
             latents (`torch.Tensor` of shape `(batch, 1, H, W)`, *optional*): the initial noise (unit
                 variance); drawn from ``generator`` when ``None``.
             output_type (`str`, defaults to `"pil"`): ``"pil"``, ``"np"`` (``(B, H, W, 1)`` in ``[0, 1]``)
@@ -105,7 +106,7 @@ class AlternasDigitsPipeline(DiffusionPipeline):
         def predict(sample: torch.Tensor, timestep: torch.Tensor, cond: dict[str, Any]) -> torch.Tensor:
             return self.unet(sample, timestep, **cond, return_dict=False)[0]
 
-        sample = denoise(predict, self.scheduler, noise, condition, null, scale, steps)
+        sample = denoise(predict, self.scheduler, noise, condition, null, scale, steps, generator=generator)
         self.maybe_free_model_hooks()
         return image_output(sample, output_type, return_dict)
 
