@@ -41,6 +41,7 @@ from ..rundir import RUN_FILES, SearchRunDir, read_metrics
 from .generate import condition_kind
 from .model_card import model_card
 from .modeling import routed_from_plan
+from .pipeline_unconditional import AlternasUnconditionalPipeline
 
 __all__ = ["EXPERT_CONFIG_FILE", "ExportResult", "export_experts", "export_plan"]
 
@@ -289,8 +290,6 @@ def _build_pipeline(
         raise BackboneError(f"cannot load the base pipeline `{directory}` to export into: {error}") from error
     scheduler = make_scheduler(plan.sampler.scheduler, dict(pipeline.scheduler.config))
     if _is_unconditional_unet_pipeline(pipeline):  # DDPMPipeline & co. mis-drive most schedulers
-        from .pipeline_unconditional import AlternasUnconditionalPipeline
-
         return AlternasUnconditionalPipeline(
             unet=routed, scheduler=scheduler, default_num_inference_steps=plan.sampler.steps
         )
