@@ -19,6 +19,7 @@ from .config import RunConfig
 from .images import save_image_grid
 from .plan import ExpertPlan
 from .metrics import TrialMetrics
+from .quality import write_scores
 from .rundir import RUN_FILES, SAMPLE_CONDITIONS, write_metrics
 from .runtime import allow_recompiles
 from .sources import load_bundle, load_training_set
@@ -106,8 +107,9 @@ def train_alter(
         from .evaluation.prompts import evaluation_conditions
         from .evaluation.trial import evaluate_trial
 
-        metrics, images = evaluate_trial(trainer)
+        metrics, images, scores = evaluate_trial(trainer)
         if run_path is not None:
+            write_scores(run_path / RUN_FILES["scores"], scores)
             scale = max(1, 64 // images["experts"].shape[-1])
             save_image_grid(images["experts"][:100], run_path / RUN_FILES["samples"] / "experts.png", 10, scale)
             save_image_grid(images["teacher"][:100], run_path / RUN_FILES["samples"] / "teacher.png", 10, scale)

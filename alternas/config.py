@@ -26,6 +26,8 @@ __all__ = [
     "EvalConfig",
     "RunConfig",
     "BaselineConfig",
+    "ConfirmConfig",
+    "ReportConfig",
 ]
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -419,6 +421,19 @@ class BaselineConfig(_Section):
         return sorted(counts)
 
 
+class ConfirmConfig(_Section):
+    """Confirmation: the search's best candidates retrained with new training seeds after the search.
+
+    A search trial is one training seed scored once, so its place on the front is partly luck. The
+    ``top_k`` best trials by the winner rule (among those no dense point beats) are retrained with
+    ``seeds`` new training seeds each, as Ray Tune trials of the same run directory; the report then
+    ranks configurations by their confirmed mean.
+    """
+
+    top_k: int = Field(2, ge=1, le=20, description="configurations to confirm: the winner rule's best trials")
+    seeds: int = Field(2, ge=2, le=20, description="new training seeds per configuration")
+
+
 class ReportConfig(_Section):
     """How a search's trials are ranked and which one wins (used by ``alternas report``/``export``)."""
 
@@ -441,4 +456,13 @@ class ReportConfig(_Section):
     baseline: BaselineConfig = Field(
         default_factory=BaselineConfig,
         description="the dense step-count baseline front every trial is compared with",
+    )
+    confidence: float = Field(
+        0.95, gt=0.5, lt=1.0, description="coverage of the report's intervals (evaluation noise from each image's "
+        "influence on the metric, paired where two models share the noise; Student t over seeds for confirmed "
+        "configurations)"
+    )
+    confirm: ConfirmConfig | None = Field(
+        None, description="retrain the best candidates with new seeds after the search (`alternas confirm` does it "
+        "later); None = off"
     )

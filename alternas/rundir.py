@@ -6,12 +6,17 @@
       recipe.yaml                 the resolved recipe the search ran
       search.json                 search-level facts: recipe hash, seeds, wall time, status
       baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.baseline)
+      baseline_scores.pt          its points' per-image scores, by point label, for intervals
       trials/<trial id>/          one ALTER run (see RUN_FILES) plus trial.json
         trial.json                TrialRecord: status, sampled params, seed, error (a trial stopped at a
                                   rung, which has no metrics.json: also the rung's results)
         metrics.json              TrialMetrics: the one stored copy of the trial's metrics
+        quality_scores.pt         per-image scores of experts and teacher (alternas.quality), for intervals
         config.yaml  plan.yaml  history.json  backbone/  samples/  checkpoints/
       ray/                        Ray Tune's experiment storage (resume state)
+      confirmations/<trial id>/   confirmation runs (`report.confirm`): a search trial's configuration
+                                  retrained with a new seed; trial.json names it in `confirms`
+      ray-confirm/                Ray Tune's storage of the confirmation runs
       report.html  report.md  frontier.json  figures/     written by `alternas report`
 """
 
@@ -31,6 +36,7 @@ from .metrics import TrialMetrics
 
 __all__ = [
     "RUN_FILES",
+    "CONFIRMATIONS_FOLDER",
     "TrialRecord",
     "SearchRunDir",
     "TrialStatus",
@@ -44,11 +50,15 @@ RUN_FILES = {
     "config": "config.yaml",
     "plan": "plan.yaml",
     "metrics": "metrics.json",
+    "scores": "quality_scores.pt",
     "history": "history.json",
     "backbone": "backbone",
     "checkpoints": "checkpoints",
     "samples": "samples",
 }
+
+#: folder of a run directory's confirmation runs (:meth:`SearchRunDir.confirmations`)
+CONFIRMATIONS_FOLDER = "confirmations"
 
 #: in ``samples/``: the condition (class label or prompt) of each image of the sample grids, in grid order
 SAMPLE_CONDITIONS = "conditions.json"
@@ -77,6 +87,9 @@ class TrialRecord(BaseModel):
     started_at: float | None = Field(None, description="UNIX time")
     finished_at: float | None = Field(None, description="UNIX time")
     resumed_from_step: int | None = Field(None, description="checkpoint step a restarted trial continued from")
+    confirms: str | None = Field(
+        None, description="a confirmation run: the search trial whose configuration it retrains with a new seed"
+    )
     node_id: str | None = Field(None, description="the Ray node its last attempt ran on")
     hostname: str | None = Field(None, description="the host of that node")
 
@@ -121,10 +134,23 @@ class SearchRunDir:
 
     Args:
         root: the run directory.
+        trials_folder: the folder of the runs it reads and writes: ``trials`` (the search's) or
+            ``confirmations`` (see :meth:`confirmations`).
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, trials_folder: str = "trials") -> None:
         self.root = Path(root)
+        self.trials_folder = trials_folder
+
+    def confirmations(self) -> SearchRunDir:
+        """The same run directory's confirmation runs (``confirmations/<trial id>/``, records like a trial's,
+        with ``confirms`` naming the search trial they retrain)."""
+        return SearchRunDir(self.root, CONFIRMATIONS_FOLDER)
+
+    @property
+    def confirm_ray_dir(self) -> Path:
+        """Ray Tune's experiment storage of the confirmation runs."""
+        return self.root / "ray-confirm"
 
     @property
     def recipe_file(self) -> Path:
@@ -136,7 +162,7 @@ class SearchRunDir:
 
     @property
     def trials_dir(self) -> Path:
-        return self.root / "trials"
+        return self.root / self.trials_folder
 
     @property
     def ray_dir(self) -> Path:

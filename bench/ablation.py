@@ -178,7 +178,7 @@ def dense_rows(seed: int, budget: float, num_samples: int) -> dict[str, Any]:
     (``dense_best_sampler_equal_macs``)."""
     dense_steps = max(1, round(20 * budget))
     config = RunConfig.model_validate(ablation_config("static", seed, budget, 300, num_samples))  # no training
-    points = measure_baseline(config, [dense_steps], distinct_samplers())
+    points, _ = measure_baseline(config, [dense_steps], distinct_samplers())
     by_sampler = {point.sampler: {"steps": dense_steps, **point.quality} for point in points}
     best = min(by_sampler, key=lambda name: by_sampler[name]["fid"])
     return {

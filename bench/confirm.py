@@ -53,7 +53,7 @@ _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 def _fid(model: Predictor, bundle: ModelBundle, eval_config: EvalConfig, inputs: EvaluationInputs) -> float:
     """FID of ``model`` sampled with ``eval_config``'s sampler and step count from ``inputs``' noise."""
     images = generate_for_eval(model, bundle, eval_config, inputs.noise, inputs.conditions)
-    return quality_scores(inputs.metrics, images, inputs.conditions)["fid"]
+    return quality_scores(inputs.metrics, images, inputs.conditions).values["fid"]
 
 
 def _exported_model(folder: Path) -> Predictor:

@@ -45,10 +45,10 @@ def bench_samplers(
     config = run.model_copy(
         update={"eval": run.eval.model_copy(update={"num_samples": samples, "metrics": ["fid"], "latency_repeats": 1})}
     )
-    (reference_point,) = measure_baseline(config, [REFERENCE[1]], [REFERENCE[0]])
+    (reference_point,), _ = measure_baseline(config, [REFERENCE[1]], [REFERENCE[0]])
     reference = reference_point.quality["fid"]
     fid: dict[str, dict[int, float]] = {name: {} for name in names}
-    for point in measure_baseline(config, steps, names):
+    for point in measure_baseline(config, steps, names)[0]:
         fid[point.sampler][point.steps] = point.quality["fid"]
     return {
         "recipe": str(recipe_file),

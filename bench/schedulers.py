@@ -30,21 +30,11 @@ from typing import Any
 from alternas.recipe import load_recipe
 
 from .output import emit_json
-from .search import QUICKSTART, bench_search
+from .search import QUICKSTART, bench_search, hypervolume
 
 __all__ = ["compare_schedulers", "hypervolume"]
 
 SCHEDULERS = ("fifo", "mo_asha")
-
-
-def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
-    """Area dominated by ``points`` (both coordinates lower is better) inside the box up to ``reference``."""
-    area, best_y = 0.0, reference[1]
-    for x, y in sorted(p for p in points if p[0] < reference[0] and p[1] < reference[1]):
-        if y < best_y:
-            area += (reference[0] - x) * (best_y - y)
-            best_y = y
-    return area
 
 
 def compare_schedulers(

@@ -14,9 +14,14 @@ concludes is kept: the winner and how it was picked (by the recipe's rule, or by
 dense step-count front, and each trial beside it.
 
 With ``--seeds`` the search runs once per ``search.seed`` (everything else as in the recipe), one
-after the other, so the spread of the quickstart's outcome over search seeds is measured in one go.
+after the other, so the spread of the quickstart's outcome over search seeds is measured in one go;
+``--sampler`` replaces ``search.sampler`` (e.g. ``gp`` against ``nsga2`` at equal trial counts). The outcome
+includes, with the recipe's ``report.confirm``, the confirmed configurations and winner, and two
+hypervolumes in (dense steps, quality) space inside the box up to (:data:`HYPERVOLUME_DENSE_STEPS` dense
+steps, the quality of the cheapest dense baseline point): of the search's front, and of the confirmed
+configurations' means.
 
-    python -m bench.search [--trials N] [--seeds 0 1 2] [--out DIR] [--json FILE]
+    python -m bench.search [--trials N] [--seeds 0 1 2] [--sampler gp] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -38,9 +43,11 @@ from alternas.search import search
 
 from .output import emit_json
 
-__all__ = ["QUICKSTART", "bench_search", "overhead_breakdown", "report_outcome"]
+__all__ = ["HYPERVOLUME_DENSE_STEPS", "QUICKSTART", "bench_search", "hypervolume", "overhead_breakdown", "report_outcome"]
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml"
+#: the cost side of the hypervolume box, in dense steps: the quickstart's largest budget (5) plus 20%
+HYPERVOLUME_DENSE_STEPS = 6.0
 
 
 def bench_search(
@@ -114,6 +121,16 @@ def bench_search(
     }
 
 
+def hypervolume(points: Sequence[tuple[float, float]], reference: tuple[float, float]) -> float:
+    """Area dominated by ``points`` (both coordinates lower is better) inside the box up to ``reference``."""
+    area, best_y = 0.0, reference[1]
+    for x, y in sorted(p for p in points if p[0] < reference[0] and p[1] < reference[1]):
+        if y < best_y:
+            area += (reference[0] - x) * (best_y - y)
+            best_y = y
+    return area
+
+
 def report_outcome(report: Report) -> dict[str, Any]:
     """What a search's report concludes: the winner and whether the recipe's rule picked it (``qualified``)
     or the fallback did, the dense step-count points, every finished trial beside that front, and how
@@ -122,12 +139,31 @@ def report_outcome(report: Report) -> dict[str, Any]:
     baseline = data["baseline"] or {"points": []}
     finished = [trial for trial in data["trials"] if trial["status"] == "finished"]
     keys = ("trial_id", "role", "feasible", "beyond_baseline", "baseline", "params", "quality", "generation_macs")
+    step = data["dense_step_macs"]
+    cheapest = min(baseline["points"], key=lambda p: p["generation_macs"], default=None)
+    reference = (HYPERVOLUME_DENSE_STEPS, cheapest["quality"]) if cheapest else None
+    front = [(t["dense_steps"], t["quality"]) for t in finished if t["trial_id"] in data["front"]]
+    confirmed = [
+        {"trial_id": c["trial_id"], "quality": c["quality"], "versus_dense": c["versus_dense"],
+         "dense_steps": sum(r["generation_macs"] for r in runs) / len(runs) / step,
+         "runs": c["runs"]}
+        for c in data["confirmed"]
+        for runs in [[t for t in data["confirmations"] if t["confirms"] == c["trial_id"] and t["generation_macs"]]]
+        if runs
+    ]
     return {
         "winner": data["winner"],
-        "dense": {str(p["steps"]): {"fid": p["quality"], "generation_macs": p["generation_macs"]}
+        "dense": {f"{p['sampler']}@{p['steps']}": {"fid": p["quality"], "interval": p.get("interval"),
+                                                   "generation_macs": p["generation_macs"]}
                   for p in baseline["points"]},
-        "trials": [{key: trial[key] for key in keys} for trial in finished],
+        "trials": [{key: trial.get(key) for key in (*keys, "dense_steps", "interval", "versus_dense")} for trial in finished],
         "beyond_dense_front": sum(bool(trial["beyond_baseline"] and trial["feasible"]) for trial in finished),
+        "confirmed": confirmed,
+        "hypervolume_reference": reference,
+        "front_hypervolume": hypervolume(front, reference) if reference else None,
+        "confirmed_hypervolume": hypervolume([(c["dense_steps"], c["quality"]["value"]) for c in confirmed], reference)
+        if reference and confirmed else None,
+        "reproducibility": data["reproducibility"],
     }
 
 
@@ -167,15 +203,19 @@ def main() -> None:
                         help="run once per search.seed (default: the recipe's seed only)")
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temporary one); "
                         "with --seeds, the folder of one run directory per seed")
+    parser.add_argument("--sampler", default=None, help="override search.sampler (e.g. gp, nsga2)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args()
+    sampler = {"sampler": args.sampler} if args.sampler else {}
     with tempfile.TemporaryDirectory() as work:
         out = args.out or Path(work) / "search"
         if args.seeds is None:
-            result = bench_search(out, args.recipe, args.trials)
+            result = bench_search(out, args.recipe, args.trials, sampler)
         else:
-            result = {"seeds": {str(seed): bench_search(out / f"seed{seed}", args.recipe, args.trials, {"seed": seed})
-                                for seed in args.seeds}}
+            result = {"seeds": {
+                str(seed): bench_search(out / f"seed{seed}", args.recipe, args.trials, {**sampler, "seed": seed})
+                for seed in args.seeds
+            }}
     emit_json(result, args.json)
 
 

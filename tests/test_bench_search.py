@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from alternas.report import write_report
-from bench.search import report_outcome
+from bench.search import hypervolume, report_outcome
 
 from .conftest import fabricate_run
 from .test_baseline import add_baseline
@@ -15,11 +17,16 @@ def test_the_outcome_names_the_winner_the_dense_points_and_the_trials_beyond_the
     add_baseline(layout, {2: (0.2, 30.0), 5: (0.5, 12.0), 10: (1.0, 9.5)})
     outcome = report_outcome(write_report(layout.root))
     assert (outcome["winner"]["trial_id"], outcome["winner"]["qualified"]) == ("b", True)
-    assert {steps: point["fid"] for steps, point in outcome["dense"].items()} == {"2": 30.0, "5": 12.0, "10": 9.5}
+    assert {key: point["fid"] for key, point in outcome["dense"].items()} == {"ddim@2": 30.0, "ddim@5": 12.0, "ddim@10": 9.5}
     trials = {t["trial_id"]: t for t in outcome["trials"]}
     assert trials["d"]["baseline"] == "dominated by dense ddim @ 5 steps: FID 12"
     assert trials["b"]["beyond_baseline"] is True and trials["b"]["quality"] == 11.0
     assert outcome["beyond_dense_front"] == 2  # b and c: e is beyond too, but over its budget
+    # the front (a, b, c) in dense steps and FID, inside the box up to 6 dense steps and dense @ 2's FID 30
+    front = sorted((t["dense_steps"], t["quality"]) for t in outcome["trials"] if t["trial_id"] in ("a", "b", "c"))
+    assert outcome["hypervolume_reference"] == (6.0, 30.0)
+    assert outcome["front_hypervolume"] == pytest.approx(hypervolume(front, (6.0, 30.0)))
+    assert outcome["confirmed"] == [] and outcome["confirmed_hypervolume"] is None
 
 
 def test_without_a_trial_beyond_the_front_the_outcome_says_the_fallback_picked_the_winner(tmp_path):

@@ -40,6 +40,7 @@ RUN_FILES = [
             "config.yaml",
             "plan.yaml",
             "metrics.json",
+            "quality_scores.pt",
             "history.json",
             "backbone/config.json",
             "backbone/diffusion_pytorch_model.safetensors",

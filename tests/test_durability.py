@@ -17,6 +17,7 @@ import torch
 
 from alternas.config import RunConfig
 from alternas.evaluation import reference
+from alternas.evaluation.evaluate import QualityScores
 from alternas.exceptions import StorageError
 from alternas.rundir import SearchRunDir, TrialRecord
 from alternas.search.storage import atomic_local_filesystem
@@ -38,7 +39,7 @@ def test_concurrent_trials_share_the_teacher_reference_cache(tmp_path, monkeypat
         time.sleep(0.3)  # widen the window between writing the temp file and renaming it
 
     monkeypatch.setattr(reference, "generate_for_eval", generate)
-    monkeypatch.setattr(reference, "quality_scores", lambda metrics, images, conditions: {"psnr": 1.0})
+    monkeypatch.setattr(reference, "quality_scores", lambda metrics, images, conditions: QualityScores({"psnr": 1.0}))
     monkeypatch.setattr(torch, "save", slow_save)
     bundle = SimpleNamespace(source=str(tmp_path))
     inputs = SimpleNamespace(noise=torch.zeros(2, 1, 4, 4), conditions=[0, 1], metrics=[])
@@ -47,7 +48,7 @@ def test_concurrent_trials_share_the_teacher_reference_cache(tmp_path, monkeypat
     def run() -> None:
         try:
             images, quality = reference.teacher_reference(bundle, RunConfig(), None, inputs)
-            assert quality == {"psnr": 1.0} and images.shape == (2, 1, 4, 4)
+            assert quality.values == {"psnr": 1.0} and images.shape == (2, 1, 4, 4)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 

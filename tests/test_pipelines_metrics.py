@@ -36,7 +36,7 @@ def test_inception_fid_is_zero_for_the_reference_itself_and_grows_with_a_shift(i
     reference.fill((real * 255).round().to(torch.uint8), [])
     config = EvalConfig(metrics=["fid"], inception_weights=str(inception_file))
     (fid,) = real_quality_metrics(["fid"], config, reference=reference, describe=str)
-    assert fid.metric.inception.num_features == 32
+    assert fid.extractor.num_features == 32
     same = fid.score((real * 255).round() / 255, [])["fid"]
     near = fid.score((real * 0.9 + 0.05), [])["fid"]
     far = fid.score(real * 0.3, [])["fid"]

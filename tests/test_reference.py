@@ -16,6 +16,7 @@ from alternas._cache import cache_root
 from alternas.api import train_alter
 from alternas.config import RunConfig
 from alternas.evaluation import reference
+from alternas.evaluation.evaluate import QualityScores
 from alternas.metrics import TIMING_FIELDS
 
 
@@ -65,12 +66,12 @@ def _compute_reference(cache: str, start: Any) -> tuple[bool, bytes, dict[str, f
         return torch.rand((3, 1, 4, 4), generator=torch.Generator().manual_seed(7))
 
     reference.generate_for_eval = generate
-    reference.quality_scores = lambda metrics, images, conditions: {"fid": float(images.sum())}
+    reference.quality_scores = lambda metrics, images, conditions: QualityScores({"fid": float(images.sum())})
     bundle = SimpleNamespace(source="two-processes")
     inputs = SimpleNamespace(noise=torch.zeros(3, 1, 4, 4), conditions=[0, 1, 2], metrics=[])
     start.wait()
     images, quality = reference.teacher_reference(bundle, RunConfig(), None, inputs)
-    return bool(generated), images.numpy().tobytes(), quality
+    return bool(generated), images.numpy().tobytes(), quality.values
 
 
 def test_two_processes_computing_the_same_reference_at_once_both_get_one_valid_file(tmp_path):

@@ -49,8 +49,8 @@ def test_k_identical_experts_with_a_fixed_router_reproduce_the_static_run(tiny_d
     assert grown.keep.shape[0] == 3 and torch.equal(grown.keep, static.keep.expand(3, -1))
     assert grown.expert_plan().macs.share == static.expert_plan().macs.share
 
-    static_metrics, static_images = evaluate_trial(static)
-    grown_metrics, grown_images = evaluate_trial(grown)
+    static_metrics, static_images, _ = evaluate_trial(static)
+    grown_metrics, grown_images, _ = evaluate_trial(grown)
     assert torch.equal(grown_images["experts"], static_images["experts"])
     for key in ("fid", "accuracy", "psnr", "ssim", "macs_share", "macs_per_step"):
         assert getattr(grown_metrics, key) == getattr(static_metrics, key), key

@@ -1,4 +1,5 @@
-"""Command line: ``alternas init | validate | encode | search | report | export | generate | train | schema``.
+"""Command line: ``alternas init | validate | encode | search | confirm | report | export | generate | train |
+schema``.
 
 Every command module registers itself on :data:`alternas.cli._app.app`. :func:`main` is the error
 boundary: an :class:`~alternas.exceptions.AlternasError` becomes one message and its exit code,
@@ -18,6 +19,7 @@ from pathlib import Path
 from .._readers import short
 from ..exceptions import AlternasError
 from . import (
+    confirm,  # noqa: F401  (registers commands)
     encode,  # noqa: F401  (registers commands)
     export,  # noqa: F401  (registers commands)
     generate,  # noqa: F401  (registers commands)

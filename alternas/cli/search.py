@@ -48,6 +48,8 @@ def search(
         f"{state.planned_trials} trials in {state.wall_seconds:.0f} s; run directory {result.run_dir}",
         highlight=False,
     )
+    if result.confirmation is not None:
+        console.print(result.confirmation.message, highlight=False)
     _, unreadable = SearchRunDir(result.run_dir).scan()
     for trial in unreadable:  # a damaged record: its trial is on no front; `alternas report` lists it too
         error_console.print(styled(f"trial {trial.trial_id} is left out:", "yellow", trial.reason), highlight=False)
@@ -58,3 +60,9 @@ def search(
     if state.status != "finished":
         error_console.print(styled(f"{state.status}.", "yellow", f"resume with: {resume_command}"), highlight=False)
         sys.exit(130 if state.status == "interrupted" else 0)
+    confirmation = result.confirmation
+    if confirmation is not None and confirmation.state is not None and confirmation.state.status != "finished":
+        error_console.print(
+            styled("confirmation interrupted.", "yellow", f"resume with: {resume_command}"), highlight=False
+        )
+        sys.exit(130)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -12,6 +13,7 @@ import torch
 from ..bundle import ModelBundle
 from ..config import EvalConfig
 from ..macs import MacsConvention, count_macs
+from ..quality import SampleScores
 from ..samplers import make_scheduler
 from .quality import QualityMetric
 from .sampling import Predictor, denoise, generate
@@ -22,6 +24,7 @@ __all__ = [
     "image_similarity",
     "measure_latencies",
     "measure_step_macs",
+    "QualityScores",
     "quality_scores",
 ]
 
@@ -53,13 +56,30 @@ def generate_for_eval(
     )
 
 
-def quality_scores(
-    metrics: Sequence[QualityMetric], images: torch.Tensor, conditions: Sequence[Any]
-) -> dict[str, float]:
-    """All quality metrics of ``images``."""
-    scores: dict[str, float] = {}
+@dataclass
+class QualityScores:
+    """The quality metrics of one set of images.
+
+    Attributes:
+        values: each metric's value.
+        samples: what each value is computed from, image by image, for the metrics that offer it
+            (:meth:`QualityMetric.sample_scores`): what intervals resample.
+    """
+
+    values: dict[str, float] = field(default_factory=dict)
+    samples: dict[str, SampleScores] = field(default_factory=dict)
+
+
+def quality_scores(metrics: Sequence[QualityMetric], images: torch.Tensor, conditions: Sequence[Any]) -> QualityScores:
+    """All quality metrics of ``images`` (``[0, 1]``, ``(N, C, H, W)``), with their per-image scores."""
+    scores = QualityScores()
     for metric in metrics:
-        scores.update(metric.score(images, conditions))
+        samples = metric.sample_scores(images, conditions)
+        if samples:
+            scores.samples.update(samples)
+            scores.values.update({name: float(sample.value()) for name, sample in samples.items()})
+        else:
+            scores.values.update(metric.score(images, conditions))
     return scores
 
 

@@ -18,8 +18,9 @@ from .._atomic import atomic_path
 from .._cache import cache_root, config_hash, file_lock
 from ..bundle import ModelBundle
 from ..config import RunConfig
+from ..quality import SampleScores
 from ..samplers import get_sampler
-from .evaluate import evaluation_noise, generate_for_eval, quality_scores
+from .evaluate import QualityScores, evaluation_noise, generate_for_eval, quality_scores
 from .prompts import evaluation_conditions
 from .quality import QualityMetric
 from .sampling import Predictor
@@ -62,7 +63,7 @@ def evaluation_inputs(
 
 def teacher_reference(
     bundle: ModelBundle, config: RunConfig, teacher: Predictor, inputs: EvaluationInputs
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, QualityScores]:
     """The dense teacher's images (``[0, 1]``, ``(N, C, H, W)``) and quality for ``config.eval``.
 
     Cached on disk under the alternas cache, keyed by everything that changes them (model, data,
@@ -89,12 +90,15 @@ def teacher_reference(
         if path.is_file():
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True)
-                if set(cached["quality"]) >= wanted:
-                    return cached["images"], cached["quality"]
-            except Exception:  # a torn cache file is recomputed
+                if set(cached["quality"]) >= wanted and "samples" in cached:
+                    samples = {name: SampleScores.from_dict(data) for name, data in cached["samples"].items()}
+                    return cached["images"], QualityScores(cached["quality"], samples)
+            except Exception:  # a torn cache file (or one written before per-image scores) is recomputed
                 logger.warning("ignoring unreadable teacher reference cache %s", path)
         images = generate_for_eval(teacher, bundle, eval_config, inputs.noise, inputs.conditions)
         quality = quality_scores(inputs.metrics, images, inputs.conditions)
+        payload = {"images": images, "quality": quality.values,
+                   "samples": {name: sample.to_dict() for name, sample in quality.samples.items()}}
         with atomic_path(path) as partial:
-            torch.save({"images": images, "quality": quality}, partial)
+            torch.save(payload, partial)
     return images, quality

@@ -6,6 +6,7 @@ import torch
 
 from ..macs import generation_macs
 from ..metrics import TrialMetrics
+from ..quality import SampleScores
 from ..routing import ExpertRouter, RoutingTable
 from ..trainer import AlterTrainer
 from .evaluate import generate_for_eval, image_similarity, measure_latencies, measure_step_macs, quality_scores
@@ -15,13 +16,16 @@ from .sampling import Predictor, dense_predictor, routed_predictor
 __all__ = ["evaluate_trial", "probe_trial"]
 
 
-def evaluate_trial(trainer: AlterTrainer) -> tuple[TrialMetrics, dict[str, torch.Tensor]]:
+def evaluate_trial(
+    trainer: AlterTrainer,
+) -> tuple[TrialMetrics, dict[str, torch.Tensor], dict[str, dict[str, SampleScores]]]:
     """Score the trained experts and the dense teacher.
 
     Returns:
-        ``(metrics, images)``: the quality, measured MACs and latency of the experts and of the
-        teacher (``teacher_*``), the speedups and the evaluation protocol; and the generated images
-        (``experts``, ``teacher``: ``[0, 1]``, ``(N, C, H, W)``).
+        ``(metrics, images, scores)``: the quality, measured MACs and latency of the experts and of the
+        teacher (``teacher_*``), the speedups and the evaluation protocol; the generated images
+        (``experts``, ``teacher``: ``[0, 1]``, ``(N, C, H, W)``); and, for both, the per-image scores of
+        the quality metrics that offer them (``{"experts": {metric: scores}, "teacher": ...}``).
     """
     config = trainer.config.eval
     bundle = trainer.bundle
@@ -57,9 +61,9 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[TrialMetrics, dict[str, torch
     if "psnr" in config.metrics or "ssim" in config.metrics:
         similarity = {k: v for k, v in image_similarity(expert_images, teacher_images).items() if k in config.metrics}
     metrics = TrialMetrics(
-        **expert_quality,
+        **expert_quality.values,
         **similarity,
-        **{f"teacher_{k}": v for k, v in teacher_quality.items()},
+        **{f"teacher_{k}": v for k, v in teacher_quality.values.items()},
         macs_per_step=sum(expert_macs) / len(expert_macs),
         macs_share=sum(expert_macs) / sum(teacher_macs),
         generation_macs=generation_macs(expert_macs, inputs.guidance),
@@ -77,7 +81,8 @@ def evaluate_trial(trainer: AlterTrainer) -> tuple[TrialMetrics, dict[str, torch
         num_samples=config.num_samples,
         latency_batch_size=len(latency_noise),
     )
-    return metrics, {"experts": expert_images, "teacher": teacher_images}
+    scores = {"experts": expert_quality.samples, "teacher": teacher_quality.samples}
+    return metrics, {"experts": expert_images, "teacher": teacher_images}, scores
 
 
 
@@ -110,7 +115,7 @@ def probe_trial(trainer: AlterTrainer, num_samples: int) -> TrialMetrics:
     finally:
         torch.set_rng_state(rng)
     return TrialMetrics(
-        **quality,
+        **quality.values,
         generation_macs=generation_macs(expert_macs, inputs.guidance),
         teacher_generation_macs=generation_macs(teacher_macs, inputs.guidance),
     )

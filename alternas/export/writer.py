@@ -226,7 +226,13 @@ def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | Non
             damaged = [f"trial {e.trial_id}: {e.damage}" for e in report.entries if e.damage]
             raise CheckpointError("; ".join([report.winner.message, *damaged]))
         winner = report.winner.trial_id
-        return layout.trial_dir(winner), winner, report.winner.message, report.baseline_comparison(winner)
+        folder = layout.trial_dir(winner)
+        if report.winner.shipped_run is not None:  # a confirmed configuration: the run nearest its mean
+            folder = layout.confirmations().trial_dir(report.winner.shipped_run)
+        return folder, winner, report.winner.message, report.baseline_comparison(winner)
+    confirmation = layout.confirmations()
+    if not (layout.trial_dir(trial_id) / "trial.json").is_file() and (confirmation.trial_dir(trial_id) / "trial.json").is_file():
+        layout = confirmation  # a confirmation run, named with --trial
     if not (layout.trial_dir(trial_id) / "trial.json").is_file():
         known = ", ".join(r.trial_id for r in layout.records()) or "none"
         raise CheckpointError(f"`{run_dir}` has no trial `{trial_id}`; its trials are: {known}")

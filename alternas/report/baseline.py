@@ -21,18 +21,21 @@ from ..evaluation.baseline import BaselinePoint
 from ..exceptions import CheckpointError
 from ..pareto import dominates, pareto_front
 from ..metrics import metric_name
+from ..quality import SampleScores, read_scores
 
 #: generation MACs within this share of a trial's count as no more than the trial's: a trial settled onto a
 #: budget equal to a dense step count's MACs (within ``budget.tolerance``, so up to 1% below) is compared
 #: with that step count, not with the one below it
 EQUAL_MACS = 0.01
 
-__all__ = ["BASELINE_FILE", "Baseline", "read_baseline", "write_baseline"]
+__all__ = ["BASELINE_FILE", "BASELINE_SCORES_FILE", "Baseline", "read_baseline", "read_baseline_scores", "write_baseline"]
 
 logger = logging.getLogger("alternas")
 
 #: the file in a search run directory that holds the baseline
 BASELINE_FILE = "baseline.json"
+#: the baseline points' per-image quality scores, ``{point key: {metric: SampleScores}}``
+BASELINE_SCORES_FILE = "baseline_scores.pt"
 
 
 class Baseline(BaseModel):
@@ -105,6 +108,13 @@ class Baseline(BaseModel):
         sign = 1 if lower_is_better else -1
         return min(dominating, key=lambda p: (p.generation_macs, p.steps, sign * self.quality(p, metric)), default=None)
 
+    def best_within(self, macs: float, metric: str, lower_is_better: bool) -> BaselinePoint | None:
+        """The best dense point with no more generation MACs than ``macs`` (up to :data:`EQUAL_MACS`): the
+        strongest free alternative at that cost (``None``: no dense point is that cheap)."""
+        affordable = [p for p in self.scored(metric) if p.generation_macs <= macs * (1 + EQUAL_MACS)]
+        sign = 1 if lower_is_better else -1
+        return min(affordable, key=lambda p: (sign * self.quality(p, metric), p.generation_macs), default=None)
+
     def summary(self, point: BaselinePoint, metric: str) -> str:
         """``"FID 14.1"``: the point's quality (its cost is its step count)."""
         return f"{metric_name(metric)} {self.quality(point, metric):.4g}"
@@ -145,6 +155,11 @@ def read_baseline(run_dir: str | Path) -> Baseline | None:
     except CheckpointError as error:
         logger.warning("ignoring the baseline: %s", error)
         return None
+
+
+def read_baseline_scores(run_dir: str | Path) -> dict[str, dict[str, SampleScores]]:
+    """The baseline points' per-image scores by :attr:`BaselinePoint.key` (empty when absent or damaged)."""
+    return read_scores(Path(run_dir) / BASELINE_SCORES_FILE) or {}
 
 
 def write_baseline(run_dir: str | Path, baseline: Baseline) -> Path:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import statistics
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -23,6 +26,7 @@ from PIL import Image
 from .._atomic import atomic_path
 from ..macs import macs_scale
 from ..metrics import quality_label
+from ..quality import Interval
 from ..rundir import RUN_FILES, SAMPLE_CONDITIONS
 from ..evaluation.baseline import BaselinePoint
 from .build import Report
@@ -108,6 +112,7 @@ def _pareto_panel(
             style = _ROLE_STYLE[role]
             xs, ys = [getattr(e, cost) / scale for e in members], [e.quality for e in members]
             ax.scatter(xs, ys, c=[style["color"]], marker=style["marker"], s=36, label=style["label"], zorder=6)
+            _error_bars(ax, xs, [e.interval for e in members], style["color"])
             focus += zip(xs, ys)
     points = [(x, y, _DOT_CLEARANCE) for x, y in focus]
     front = [report.entry(i) for i in front_ids]
@@ -119,6 +124,14 @@ def _pareto_panel(
         points += [(x, y, _STAR_CLEARANCE) for x, y in zip(xs, ys)]
         focus += zip(xs, ys)
     points += [(x, y, _DOT_CLEARANCE) for x, y in _baseline_panel(ax, report, cost, scale)]
+    confirmed = list(report.confirmed.values())
+    if confirmed:
+        xs = [statistics.fmean(getattr(run, cost) for run in c.runs) / scale for c in confirmed]
+        ys = [c.quality.value for c in confirmed]
+        ax.scatter(xs, ys, marker="D", s=42, c="#9467bd", zorder=8, label="confirmed mean over new seeds")
+        _error_bars(ax, xs, [c.quality for c in confirmed], "#9467bd")
+        points += [(x, y, _DOT_CLEARANCE) for x, y in zip(xs, ys)]
+        focus += zip(xs, ys)
     winner = report.winner_entry
     labels: list[PointLabel] = []
     if winner is not None:
@@ -141,6 +154,15 @@ _DOT_CLEARANCE, _STAR_CLEARANCE, _RING_CLEARANCE = 4.0, 6.0, 10.0
 
 #: the axes reach this far beyond the trials' (and their teachers') costs on either side, as a factor
 _COST_MARGIN = 1.3
+
+
+def _error_bars(ax: Axes, xs: list[float], intervals: list[Interval | None], color: Any) -> None:
+    """Vertical bars of the quality intervals (points without one, or an unbounded one, get none)."""
+    bars = [(x, i) for x, i in zip(xs, intervals) if i is not None and math.isfinite(i.low) and math.isfinite(i.high)]
+    if bars:
+        ax.errorbar([x for x, _ in bars], [i.value for _, i in bars],
+                    yerr=[[i.value - i.low for _, i in bars], [i.high - i.value for _, i in bars]],
+                    fmt="none", ecolor=color, elinewidth=0.8, capsize=2, alpha=0.8, zorder=4)
 
 
 def _frame(ax: Axes, focus: list[tuple[float, float]], drawn: list[tuple[float, float]], lower_is_better: bool) -> None:
@@ -195,9 +217,11 @@ def _baseline_panel(ax: Axes, report: Report, cost: str, scale: float) -> list[t
     for index, sampler in enumerate(baseline.samplers):
         ladder = sorted((p for p in points if p.sampler == sampler), key=lambda p: getattr(p, attribute))
         xs, ys = [getattr(p, attribute) / scale for p in ladder], [baseline.quality(p, metric) for p in ladder]
+        color = _SAMPLER_COLORS[index % len(_SAMPLER_COLORS)]
         ax.plot(xs, ys, marker="s", markersize=3.5 if sampler == best else 2.5, linewidth=2.0 if sampler == best else 0.8,
-                color=_SAMPLER_COLORS[index % len(_SAMPLER_COLORS)], alpha=1.0 if sampler == best else 0.7, zorder=3,
+                color=color, alpha=1.0 if sampler == best else 0.7, zorder=3,
                 label=f"dense, {sampler}" + (" (best)" if sampler == best else ""))
+        _error_bars(ax, xs, [report.baseline_intervals.get(p.key) for p in ladder], color)
         drawn += zip(xs, ys)
     front = baseline.front(metric, report.lower_is_better, attribute)
     ax.plot([getattr(p, attribute) / scale for p in front], [baseline.quality(p, metric) for p in front], "--",

@@ -9,6 +9,8 @@ from pathlib import Path
 from .build import Report
 from .tables import (
     Table,
+    confirmed_table,
+    confirmed_text,
     cost_unit_text,
     baseline_table,
     baseline_text,
@@ -59,6 +61,11 @@ def render_html(report: Report, figures: dict[str, Path]) -> str:
         _image(figures.get("pareto"), "Pareto front"),
         "<h2>Trials</h2>",
         _table(trials_table(report), highlight=report),
+    ]
+    if report.confirmations:
+        parts += ["<h2>Confirmed configurations</h2>", f"<p>{escape(confirmed_text(report))}</p>",
+                  _table(confirmed_table(report))]
+    parts += [
         "<h2>Dense teacher references</h2>",
         _table(teachers_table(report)),
         "<h2>Dense step-count baseline</h2>",

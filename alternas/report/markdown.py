@@ -10,6 +10,8 @@ from pathlib import Path
 from .build import Report
 from .tables import (
     Table,
+    confirmed_table,
+    confirmed_text,
     cost_unit_text,
     baseline_table,
     baseline_text,
@@ -61,6 +63,10 @@ def render_markdown(report: Report, figures: dict[str, Path], base: Path) -> str
         "",
         _table(trials_table(report)),
         "",
+    ]
+    if report.confirmations:
+        lines += ["## Confirmed configurations", "", confirmed_text(report), "", _table(confirmed_table(report)), ""]
+    lines += [
         "## Dense teacher references",
         "",
         _table(teachers_table(report)),

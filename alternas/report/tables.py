@@ -5,7 +5,7 @@ from __future__ import annotations
 from .baseline import EQUAL_MACS
 from .build import Report
 from ..macs import format_macs
-from .formatting import format_value
+from .formatting import format_interval, format_value
 from .trials import TrialEntry
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "teachers_table",
     "baseline_table",
     "baseline_text",
+    "confirmed_table",
+    "confirmed_text",
     "experts_table",
     "routing_text",
     "problems_table",
@@ -48,7 +50,7 @@ def trials_table(report: Report, params: bool = True) -> Table:
     header = [
         "trial",
         "role",
-        metric,
+        f"{metric} [{report.config.confidence:.0%} interval]",
         "vs teacher",
         "generation MACs",
         "dense steps",
@@ -69,7 +71,7 @@ def trials_table(report: Report, params: bool = True) -> Table:
             [
                 entry.trial_id,
                 role,
-                format_value(entry.quality),
+                format_interval(entry.interval) if entry.interval is not None else format_value(entry.quality),
                 _relative(entry, metric),
                 format_macs(entry.macs),
                 format_value(entry.dense_steps, 2, fixed=True),
@@ -113,7 +115,7 @@ def baseline_table(report: Report) -> Table:
     header = [
         "dense sampler",
         "steps",
-        metric,
+        f"{metric} [{report.config.confidence:.0%} interval]",
         "generation MACs",
         "latency s",
         "on MACs front",
@@ -124,7 +126,9 @@ def baseline_table(report: Report) -> Table:
         [
             p.sampler,
             str(p.steps),
-            format_value(baseline.quality(p, metric)),
+            format_interval(report.baseline_intervals[p.key])
+            if p.key in report.baseline_intervals
+            else format_value(baseline.quality(p, metric)),
             format_macs(p.generation_macs),
             format_value(p.latency_s, 3),
             format_value(id(p) in macs_front),
@@ -164,9 +168,73 @@ def baseline_text(report: Report) -> str:
         f"The dense teacher at {steps} sampler steps {which} (guidance {baseline.guidance_scale:g}, the trials' "
         f"evaluation noise and metrics, {baseline.num_samples} samples). A trial lies beyond this front when no "
         f"dense point has no more generation MACs (up to {EQUAL_MACS:.0%} more counts as equal) and at least as "
-        f"good {report.config.quality_metric}; {beyond} of {len(compared)} scored trials do.{instead} Its "
+        f"good {report.config.quality_metric}, and, paired on the same evaluation images, the "
+        f"{report.config.confidence:.0%} interval of its difference with the best dense point at no more MACs "
+        f"lies wholly on the better side (evaluation noise from each image's influence on the metric; a trial "
+        f"inside the noise is \"within noise "
+        f"of\" that point); {beyond} of {len(compared)} scored trials do.{instead} Its "
         f"latencies were measured by the search driver before the trials, with one trial's threads: compare "
         f"them with the trials' only when the machine was equally loaded."
+    )
+
+
+def confirmed_table(report: Report) -> Table:
+    """One row per confirmed configuration: its search score, its confirmed mean over new seeds with the
+    interval, its paired difference with the dense point it is judged against, and the run an export ships."""
+    if not report.confirmed:
+        return [], []
+    metric, percent = report.config.quality_metric, f"{report.config.confidence:.0%}"
+    header = [
+        "configuration (search trial)",
+        f"search {metric}",
+        "new seeds",
+        f"confirmed {metric} [{percent}]",
+        f"vs dense [{percent}]",
+        "verdict",
+        "export ships",
+        "params",
+    ]
+    rows = []
+    for confirmed in report.confirmed.values():
+        entry = report.entry(confirmed.trial_id)
+        difference = confirmed.versus_dense
+        point = entry.compared_with
+        if point is None:
+            verdict = "beyond (no dense point this cheap)" if report.baseline is not None else "-"
+        elif difference is None:
+            verdict = "-"
+        elif difference.high < 0 if report.lower_is_better else difference.low > 0:
+            verdict = f"beyond {report.baseline.label(point)}"
+        elif difference.low > 0 if report.lower_is_better else difference.high < 0:
+            verdict = f"worse than {report.baseline.label(point)}"
+        else:
+            verdict = f"within noise of {report.baseline.label(point)}"
+        rows.append(
+            [
+                confirmed.trial_id + (f" {WINNER_MARK}" if confirmed.trial_id == report.winner.trial_id else ""),
+                format_value(entry.quality),
+                ", ".join(str(run.seed) for run in confirmed.runs),
+                format_interval(confirmed.quality),
+                format_interval(difference, signed=True),
+                verdict,
+                confirmed.shipped.trial_id,
+                _params(entry),
+            ]
+        )
+    return header, rows
+
+
+def confirmed_text(report: Report) -> str:
+    """What confirmation did, and the reproducibility sentence (empty when no confirmation ran)."""
+    if not report.confirmations:
+        return ""
+    finished = sum(run.scored for run in report.confirmations)
+    return (
+        f"The best {len(report.confirmed) or len({r.confirms for r in report.confirmations})} candidates of the "
+        f"winner rule were retrained with new training seeds ({finished} of {len(report.confirmations)} runs "
+        "finished) as trials of this run directory (confirmations/); the winner rule ranks them by their "
+        "confirmed means. Intervals: Student t over the seeds, the seed-to-seed spread pooled over the "
+        "configurations, plus the evaluation noise the runs share. " + (report.reproducibility or "")
     )
 
 

@@ -8,7 +8,18 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from .build import Report
-from .tables import Table, baseline_table, cost_unit_text, baseline_text, problems_table, stopped_table, teachers_table, trials_table
+from .tables import (
+    Table,
+    baseline_table,
+    baseline_text,
+    confirmed_table,
+    confirmed_text,
+    cost_unit_text,
+    problems_table,
+    stopped_table,
+    teachers_table,
+    trials_table,
+)
 
 __all__ = ["report_renderable", "print_report"]
 
@@ -29,8 +40,10 @@ def report_renderable(report: Report) -> Group:
     parts = [
         _rich(trials, Text(f"trials of {report.run_dir.name}"), styles),
         Text(cost_unit_text(report), style="dim"),
-        _rich(teachers_table(report), "dense teacher references"),
     ]
+    if report.confirmations:
+        parts += [_rich(confirmed_table(report), "confirmed configurations"), Text(confirmed_text(report))]
+    parts.append(_rich(teachers_table(report), "dense teacher references"))
     if report.baseline is not None:
         parts.append(_rich(baseline_table(report), "dense step-count baseline"))
     parts.append(Text(baseline_text(report)))

@@ -16,6 +16,7 @@ from ..evaluation.baseline import BaselinePoint
 from ..exceptions import CheckpointError
 from .. import pareto
 from ..plan import ExpertPlan
+from ..quality import Interval
 from ..metrics import TrialMetrics
 from ..rundir import RUN_FILES, SearchRunDir, TrialRecord
 
@@ -58,9 +59,17 @@ class TrialEntry:
         macs: total generation MACs per image (all sampler steps, x2 with guidance).
         latency_s: measured sampling time of one latency batch, seconds.
         on_latency_front: whether the trial is on the quality-vs-latency front.
-        beyond_baseline: whether no point of the dense step-count baseline dominates the trial
-            (``None``: not compared: no baseline, or the trial or the baseline lacks the quality metric).
+        beyond_baseline: whether the trial lies beyond the dense step-count baseline: no dense point
+            dominates it and, where both have per-image scores, its paired interval against
+            ``compared_with`` lies wholly on the better side (``None``: not compared: no baseline, or the
+            trial or the baseline lacks the quality metric).
         dominated_by: the cheapest dense baseline point (sampler and step count) that dominates the trial.
+        confirms: for a confirmation run, the search trial whose configuration it retrains.
+        compared_with: the dense point the trial is judged against: ``dominated_by``, else the best dense
+            point with no more generation MACs (``None``: none is that cheap).
+        interval: the trial's quality with its interval over the evaluation images.
+        versus_dense: the trial minus ``compared_with``, paired on the same evaluation images.
+        versus_teacher: the trial minus its own dense teacher (same sampler and steps), paired.
         damage: what is damaged or missing in the trial's folder, when anything is (the file named):
             a finished trial whose plan or config is lost counts as failed, one whose ``history.json``
             is lost keeps its place (only the curves are gone), one without ``metrics.json`` is unscored.
@@ -84,6 +93,11 @@ class TrialEntry:
     on_latency_front: bool = False
     beyond_baseline: bool | None = None
     dominated_by: BaselinePoint | None = None
+    confirms: str | None = None
+    compared_with: BaselinePoint | None = None
+    interval: Interval | None = None
+    versus_dense: Interval | None = None
+    versus_teacher: Interval | None = None
     damage: str | None = None
 
     @property
@@ -159,13 +173,20 @@ def read_report_config(run_dir: str | Path) -> ReportConfig:
     return validate_config(ReportConfig, section or {}, recipe_file, prefix="report")
 
 
-def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
+def read_trials(run_dir: str | Path, quality_metric: str, layout: SearchRunDir | None = None) -> list[TrialEntry]:
     """Every trial of a search run directory, sorted by trial id.
+
+    Args:
+        run_dir: the search run directory.
+        quality_metric: the report's quality metric.
+        layout: whose runs to read (default: the search's trials; :meth:`SearchRunDir.confirmations`: the
+            confirmation runs, which may all be unfinished).
 
     Raises:
         CheckpointError: ``run_dir`` is not a search run directory, or no trial finished.
     """
-    layout = SearchRunDir(run_dir)
+    confirmations = layout is not None
+    layout = layout or SearchRunDir(run_dir)
     if not layout.trials_dir.is_dir():
         hint = (
             " (it is a single run; export it directly)" if (layout.root / RUN_FILES["plan"]).is_file() else ""
@@ -180,7 +201,7 @@ def read_trials(run_dir: str | Path, quality_metric: str) -> list[TrialEntry]:
         for u in unreadable
     ]
     entries.sort(key=lambda entry: entry.trial_id)
-    if not any(entry.status == "finished" and entry.plan is not None for entry in entries):
+    if not confirmations and not any(entry.status == "finished" and entry.plan is not None for entry in entries):
         counts = defaultdict(int)
         for entry in entries:
             counts[entry.status] += 1
@@ -231,6 +252,7 @@ def _entry(layout: SearchRunDir, record: TrialRecord) -> TrialEntry:
         seed=record.seed,
         error=record.error,
         metrics=record.metrics,
+        confirms=record.confirms,
     )
     try:
         entry.history = _read_history(directory / RUN_FILES["history"])

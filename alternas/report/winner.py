@@ -9,18 +9,21 @@ the report says so and names the dense step count to run instead. Add a rule by 
 
 from __future__ import annotations
 
+import statistics
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from ..config import ReportConfig
 from ..exceptions import ConfigError
 from ..macs import format_macs
 from ..metrics import lower_is_better
-from ..pareto import knee_index
+from ..pareto import knee_index, trial_front
 from .baseline import Baseline
+from .formatting import format_interval
 from .trials import TrialEntry
+from .uncertainty import ConfirmedConfiguration
 
 __all__ = [
     "WinnerChoice",
@@ -30,6 +33,7 @@ __all__ = [
     "KneeOfFront",
     "WINNER_RULES",
     "choose_winner",
+    "rank_candidates",
 ]
 
 
@@ -45,6 +49,9 @@ class WinnerChoice:
         dense_steps: when no trial lies beyond the step-count baseline, the dense sampler step count
             to run instead (``None`` otherwise).
         dense_sampler: with ``dense_steps``, the sampler to run the dense model with.
+        confirmed: whether the choice was made on confirmed configurations (their means over new seeds).
+        shipped_run: with ``confirmed``, the confirmation run whose weights an export ships: the one whose
+            quality is nearest the configuration's confirmed mean.
     """
 
     trial_id: str | None
@@ -53,6 +60,8 @@ class WinnerChoice:
     message: str
     dense_steps: int | None = None
     dense_sampler: str | None = None
+    confirmed: bool = False
+    shipped_run: str | None = None
 
 
 class WinnerRule(ABC):
@@ -121,10 +130,19 @@ class FewestMacsWithinQuality(WinnerRule):
         return teacher * (1 + tolerance) if self.lower_is_better else teacher * (1 - tolerance)
 
     def qualifies(self, entry: TrialEntry) -> bool:
+        """Within the tolerance of the teacher with the report's confidence: the far end of the paired
+        interval against the teacher (same noise) stays within it; the point estimate when there is no
+        interval."""
         bound = self.bound(entry)
         if bound is None:
             return False
-        return entry.quality <= bound if self.lower_is_better else entry.quality >= bound
+        teacher = entry.metrics.teacher_quality(self.metric)
+        difference = entry.versus_teacher
+        if difference is not None and teacher is not None:
+            worst = teacher + (difference.high if self.lower_is_better else difference.low)
+        else:
+            worst = entry.quality
+        return worst <= bound if self.lower_is_better else worst >= bound
 
     def select(
         self, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]
@@ -223,18 +241,22 @@ def choose_winner(
     candidates: Sequence[TrialEntry],
     front: Sequence[TrialEntry],
     baseline: Baseline | None = None,
+    confirmed: Mapping[str, ConfirmedConfiguration] | None = None,
 ) -> WinnerChoice:
     """Apply ``config.winner`` (and its fallback when no trial qualifies).
 
-    With a ``baseline``, only trials beyond it (``TrialEntry.beyond_baseline``) compete; when no
-    candidate is, the rule's pick among all of them is kept (so it can still be exported) but not
-    qualified, and the message names the dense step count that dominates it.
+    With a ``baseline``, only trials beyond it (``TrialEntry.beyond_baseline``: beyond with the report's
+    confidence where intervals exist) compete; when no candidate is, the rule's pick among all of them is
+    kept (so it can still be exported) but not qualified, and the message names the dense step count to
+    run instead. With ``confirmed`` configurations, only they compete, each with its confirmed numbers
+    (the mean over its new seeds, and intervals over seeds).
 
     Args:
         config: the report section.
         candidates: eligible trials (finished, scored, feasible).
         front: the Pareto front among ``candidates``, sorted by MACs.
         baseline: the dense step-count baseline, or ``None``.
+        confirmed: the confirmed configurations by search trial id (``None`` or empty: none ran).
     """
     rule = WINNER_RULES[config.winner](config)
     if not candidates:
@@ -245,22 +267,76 @@ def choose_winner(
             message="no finished trial is feasible and scored, so there is no winner; "
             "pick one with `alternas export RUN_DIR --trial ID`",
         )
+    if confirmed:
+        by_id = {entry.trial_id: entry for entry in candidates}
+        configurations = [
+            _confirmed_entry(by_id[trial_id], c, baseline, rule) for trial_id, c in confirmed.items() if trial_id in by_id
+        ]
+        if configurations:
+            ordered = sorted(configurations, key=lambda e: e.macs)
+            choice = _choose(rule, configurations, trial_front(ordered, lambda e: e.quality, lambda e: e.macs,
+                                                               rule.lower_is_better), baseline)
+            runs = confirmed[choice.trial_id]
+            choice.confirmed, choice.shipped_run = True, runs.shipped.trial_id
+            choice.message = (
+                f"{choice.message} (confirmed on {len(runs.runs)} new seeds; an export ships run "
+                f"{runs.shipped.trial_id}, the one nearest the mean)"
+            )
+            return choice
+    return _choose(rule, candidates, front, baseline)
+
+
+def _confirmed_entry(
+    entry: TrialEntry, confirmed: ConfirmedConfiguration, baseline: Baseline | None, rule: WinnerRule
+) -> TrialEntry:
+    """A search trial as its confirmed configuration: the mean quality and MACs of its confirmation runs,
+    their intervals, and where that stands against the baseline."""
+    macs = statistics.fmean(run.macs for run in confirmed.runs)
+    quality = confirmed.quality.value
+    configuration = replace(
+        entry, quality=quality, macs=macs, interval=confirmed.quality, versus_dense=confirmed.versus_dense,
+        versus_teacher=confirmed.versus_teacher, seed=None,
+    )
+    if baseline is not None:
+        configuration.dominated_by = baseline.dominator(macs, quality, rule.metric, rule.lower_is_better)
+        difference = confirmed.versus_dense
+        if configuration.dominated_by is not None:
+            configuration.beyond_baseline = False
+        elif difference is None:
+            configuration.beyond_baseline = True
+        else:
+            configuration.beyond_baseline = difference.high < 0 if rule.lower_is_better else difference.low > 0
+    return configuration
+
+
+def _choose(
+    rule: WinnerRule, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry], baseline: Baseline | None
+) -> WinnerChoice:
+    """The rule applied to ``candidates`` (non-empty), only those beyond the baseline competing."""
     beyond = [entry for entry in candidates if entry.beyond_baseline is not False]
     if baseline is not None and not beyond:
         pick = _pick(rule, candidates, front)
-        dense = pick.dominated_by
+        dense = pick.dominated_by or pick.compared_with
+        where = (
+            "which is at least as good"
+            if pick.dominated_by is not None
+            else f"which it does not beat beyond the evaluation noise ({format_interval(pick.versus_dense, signed=True)})"
+        )
         return WinnerChoice(
             pick.trial_id,
             rule.name,
             False,
             f"No trial beats the dense step-count baseline: run the dense model with {dense.sampler} at "
-            f"{dense.steps} steps instead ({baseline.summary(dense, rule.metric)}), which is at least as good "
+            f"{dense.steps} steps instead ({baseline.summary(dense, rule.metric)}), {where} "
             f"as the rule's pick {rule.describe(pick)} for no more MACs.",
             dense_steps=dense.steps,
             dense_sampler=dense.sampler,
         )
     beyond_ids = {entry.trial_id for entry in beyond}
     candidates, front = beyond, [entry for entry in front if entry.trial_id in beyond_ids]
+    if not front:  # the beyond trials' own front (the search's front may be all within noise)
+        front = trial_front(sorted(beyond, key=lambda e: e.macs), lambda e: e.quality, lambda e: e.macs,
+                            rule.lower_is_better)
     winner, reason = rule.select(candidates, front)
     where = "; it lies beyond the dense step-count baseline" if baseline is not None else ""
     if winner is not None:
@@ -272,6 +348,19 @@ def choose_winner(
         False,
         f"{reason}; falling back to {how}: {rule.describe(fallback)}{where}",
     )
+
+
+def rank_candidates(config: ReportConfig, candidates: Sequence[TrialEntry], count: int) -> list[TrialEntry]:
+    """The winner rule's best ``count`` trials among ``candidates``, best first: its pick (or its fallback's),
+    then its pick among the rest, and so on."""
+    rule = WINNER_RULES[config.winner](config)
+    left, ranked = list(candidates), []
+    while left and len(ranked) < count:
+        front = trial_front(left, lambda e: e.quality, lambda e: e.macs, rule.lower_is_better)
+        pick = _pick(rule, left, front)
+        ranked.append(pick)
+        left = [entry for entry in left if entry is not pick]
+    return ranked
 
 
 def _pick(rule: WinnerRule, candidates: Sequence[TrialEntry], front: Sequence[TrialEntry]) -> TrialEntry:

@@ -13,11 +13,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Objectives", "SearchResult", "SearchState", "search"]
+__all__ = ["ConfirmationResult", "Objectives", "SearchResult", "SearchState", "confirm_search", "search"]
 
 #: public names imported on first use, so that a trial worker importing :mod:`.trainable` does not
 #: import the driver, the searcher (Optuna) or the report: name -> submodule
-_LAZY = {"Objectives": "objectives", "SearchResult": "driver", "SearchState": "state", "search": "driver"}
+_LAZY = {
+    "ConfirmationResult": "confirmation",
+    "Objectives": "objectives",
+    "SearchResult": "driver",
+    "SearchState": "state",
+    "confirm_search": "confirmation",
+    "search": "driver",
+}
 
 
 def __getattr__(name: str) -> Any:

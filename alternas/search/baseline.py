@@ -15,7 +15,8 @@ from .._cache import config_hash
 from ..config import RunConfig
 from ..evaluation.baseline import measure_baseline
 from ..recipe import Recipe
-from ..report.baseline import Baseline, read_baseline, write_baseline
+from ..quality import write_scores
+from ..report.baseline import BASELINE_SCORES_FILE, Baseline, read_baseline, write_baseline
 from ..rundir import SearchRunDir
 from ..samplers import get_sampler
 
@@ -63,7 +64,8 @@ def ensure_baseline(recipe: Recipe, layout: SearchRunDir, console: Console) -> B
         highlight=False,
     )
     started = time.perf_counter()
-    points = measure_baseline(config, steps, samplers)
+    points, scores = measure_baseline(config, steps, samplers)
+    write_scores(layout.root / BASELINE_SCORES_FILE, scores)  # before baseline.json, which marks it measured
     baseline = Baseline(
         key=key,
         scheduler=config.eval.scheduler,

@@ -9,14 +9,9 @@ sampler's state, finished trials are kept, interrupted ones continue from their 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import shutil
-import signal
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +32,12 @@ from ..rundir import SearchRunDir, TrialRecord
 from ..sources import load_bundle
 from .baseline import ensure_baseline
 from .cluster import ray_cluster
+from .confirmation import ConfirmationResult, confirm_search
 from .objectives import Objectives
 from .progress import ProgressCallback, SearchDisplay
 from .scheduler import MOSuccessiveHalving
 from .searcher import make_searcher
+from .session import exclusive, first_sigint, sigterm_as_interrupt
 from .state import SearchState
 from .storage import atomic_local_filesystem
 from .tracking import tracking_callbacks
@@ -59,12 +56,15 @@ class SearchResult:
         state: its ``search.json`` (status ``finished``, ``interrupted`` or ``stopped``).
         records: every trial's record.
         front: the finished, feasible trials on the quality / generation-MACs Pareto front.
+        confirmation: the confirmation that followed (``report.confirm``; ``None``: off, or the search
+            did not finish).
     """
 
     run_dir: Path
     state: SearchState
     records: list[TrialRecord]
     front: list[TrialRecord]
+    confirmation: ConfirmationResult | None = None
 
 
 def search(
@@ -86,7 +86,8 @@ def search(
 
     Returns:
         The run directory's state; ``state.status`` is ``interrupted`` after a first Ctrl-C (the
-        search stops cleanly and can be resumed).
+        search stops cleanly and can be resumed). With ``report.confirm``, a finished search is then
+        confirmed (:func:`~alternas.search.confirm_search`); a resumed one continues its confirmation.
 
     Raises:
         ConfigError, BudgetError, BackboneError, DataError: the recipe or its inputs are unusable.
@@ -103,7 +104,7 @@ def search(
         raise DataError("\n".join(problem.format(origin) for problem in missing))
     console = console or Console()
     layout = SearchRunDir(recipe.output_dir)
-    with _exclusive(layout):
+    with exclusive(layout):
         before = None if overwrite else SearchState.read(layout)
         state = _open_run_dir(layout, recipe, origin, resume, overwrite)
         results = None
@@ -113,7 +114,7 @@ def search(
             _prepare_backbone(recipe, console)
             ensure_baseline(recipe, layout, console)
             started = time.monotonic()
-            with ray_cluster(recipe.search, address) as cluster, _sigterm_as_interrupt(), _first_sigint() as sigint:
+            with ray_cluster(recipe.search, address) as cluster, sigterm_as_interrupt(), first_sigint() as sigint:
                 state.cluster = cluster
                 tuner = _tuner(recipe, layout)
                 fitting = True
@@ -125,8 +126,12 @@ def search(
                 _close_run_dir(layout, recipe, state, results, interrupted, time.monotonic() - started)
             else:
                 _undo_open(layout, before)
+    confirmation = None
+    if recipe.report.confirm is not None and state.status == "finished":
+        confirmation = confirm_search(recipe, recipe.report.confirm, address=address, console=console)
+        state = SearchState.read(layout)
     records = layout.records()
-    return SearchResult(layout.root, state, records, Objectives.from_recipe(recipe).front(records))
+    return SearchResult(layout.root, state, records, Objectives.from_recipe(recipe).front(records), confirmation)
 
 
 def _tuner(recipe: Recipe, layout: SearchRunDir) -> tune.Tuner:
@@ -280,73 +285,3 @@ def _prepare_backbone(recipe: Recipe, console: Console) -> None:
     every core, instead of in a trial; missing weights fail here, before any trial starts."""
     console.print(f"preparing the backbone `{recipe.model.backbone}`", highlight=False, markup=False)
     load_bundle(recipe.model)
-
-
-@contextlib.contextmanager
-def _exclusive(layout: SearchRunDir) -> Iterator[None]:
-    """Hold a lock on the run directory so that two drivers never share it (released on any exit)."""
-    lock_path = layout.root.parent / f".{layout.root.name}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise CheckpointError(f"another `alternas search` is running on `{layout.root}`") from error
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _first_sigint() -> Iterator[threading.Event]:
-    """Handle Ctrl-C (SIGINT) during a search in the main thread, and yield an event that tells whether it came.
-
-    The first SIGINT sets the event and asks Tune to stop gracefully with SIGUSR1, which Tune handles
-    like its own Ctrl-C (it saves its state with the running trials still running, so a resume continues
-    them); Tune's own SIGINT handler is switched off (``TUNE_DISABLE_SIGINT_HANDLER``) because a stop
-    through it leaves no sign: Tune then counts the trials it stopped as terminated. Before Tune listens
-    for SIGUSR1 (while the Tuner is built), and on a second SIGINT, Ctrl-C raises KeyboardInterrupt."""
-    event = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield event
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if event.is_set() or signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, signal.SIG_IGN, None):
-            raise KeyboardInterrupt
-        event.set()
-        os.kill(os.getpid(), signal.SIGUSR1)
-
-    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
-    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    previous = signal.signal(signal.SIGINT, interrupt)
-    previous_usr1 = signal.getsignal(signal.SIGUSR1)
-    try:
-        yield event
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGUSR1, previous_usr1 if previous_usr1 is not None else signal.SIG_DFL)
-        if previous_env is None:
-            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
-        else:
-            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt (a hard stop that still shuts Ray down) in the main thread.
-
-    Entered after ``ray.init``, whose own SIGTERM handler would abort the driver without cleaning up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -26,6 +26,7 @@ from ..recipe import Recipe, SearchDimension, search_dimensions
 from ..report.baseline import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
 from .objectives import Objectives
+from .trainable import CONFIRMATION_KEY, CONFIRMS_KEY, SEED_KEY
 
 __all__ = ["SearchDisplay", "ProgressCallback"]
 
@@ -68,17 +69,19 @@ class SearchDisplay:
         recipe: the search's recipe.
         run_dir: its run directory (trials finished in an earlier session are shown too).
         console: where to draw; a live table when it is a terminal, plain lines otherwise.
+        planned: runs planned (default: the recipe's planned trials; a confirmation's runs for
+            ``run_dir.confirmations()``).
     """
 
     _current: ClassVar[SearchDisplay | None] = None
 
-    def __init__(self, recipe: Recipe, run_dir: SearchRunDir, console: Console) -> None:
+    def __init__(self, recipe: Recipe, run_dir: SearchRunDir, console: Console, planned: int | None = None) -> None:
         self.objectives = Objectives.from_recipe(recipe)
         self.dimensions = search_dimensions(recipe)
         baseline = read_baseline(run_dir.root)  # measured by the driver before the trials
         comparable = baseline is not None and baseline.scored(self.objectives.quality_metric)
         self.baseline = baseline if comparable else None
-        self.planned = recipe.planned_trials()
+        self.planned = recipe.planned_trials() if planned is None else planned
         self.run_dir = run_dir
         self.console = console
         self.rows: dict[str, _Row] = {}
@@ -192,12 +195,13 @@ class SearchDisplay:
                      Text(f"front (* above): {front_text or '-'}"))
 
     def _beyond(self, row: _Row) -> str:
-        """``"yes"``, ``"no (dense unipc @ 4 steps)"``, or ``"-"`` (not finished, or no baseline)."""
+        """``"undominated"`` (no dense point dominates it; whether it lies beyond the evaluation noise is the
+        report's to say), ``"no (dense unipc @ 4 steps)"``, or ``"-"`` (not finished, or no baseline)."""
         if self.baseline is None or row.status != "finished" or row.quality is None or row.macs is None:
             return "-"
         point = self.baseline.dominator(row.macs, row.quality, self.objectives.quality_metric,
                                         self.objectives.lower_is_better)
-        return "yes" if point is None else f"no ({self.baseline.label(point)})"
+        return "undominated" if point is None else f"no ({self.baseline.label(point)})"
 
     def _quality_label(self) -> str:
         return f"{self.objectives.quality_metric} ({'min' if self.objectives.lower_is_better else 'max'})"
@@ -273,14 +277,22 @@ def _forward(event: str, *args: Any) -> None:
 
 def _describe(sampled: dict[str, Any], dimensions: list[SearchDimension]) -> str:
     """Compact sampled values, each as its dimension labels it, e.g.
-    ``"4 learned, macs_share=0.65, 20 steps, hypernet_lr=0.002"``."""
+    ``"4 learned, macs_share=0.65, 20 steps, hypernet_lr=0.002"``; for a confirmation run, the trial it
+    retrains and its seed."""
+    point = sampled.get(CONFIRMATION_KEY)
+    if isinstance(point, dict):
+        return _confirms(point[CONFIRMS_KEY], point[SEED_KEY])
     return ", ".join(d.label(sampled[d.name]) for d in dimensions if sampled.get(d.name) is not None)
+
+
+def _confirms(trial_id: str, seed: int) -> str:
+    return f"confirms {trial_id}, seed {seed}"
 
 
 def _row_from_record(record: TrialRecord, objectives: Objectives, dimensions: list[SearchDimension]) -> _Row:
     sampled = {dimension.name: dimension.recorded(record.params) for dimension in dimensions}
-    row = _Row(record.trial_id, _describe(sampled, dimensions), status=record.status, error=record.error,
-               feasible=record.feasible)
+    described = _confirms(record.confirms, record.seed) if record.confirms else _describe(sampled, dimensions)
+    row = _Row(record.trial_id, described, status=record.status, error=record.error, feasible=record.feasible)
     metrics = record.metrics
     row.quality = metrics.quality(objectives.quality_metric)
     row.macs = metrics.generation_macs

@@ -11,11 +11,30 @@ from .._atomic import atomic_write_text
 from .._readers import read_model
 from ..rundir import SearchRunDir
 
-__all__ = ["SearchState", "SearchStatus"]
+__all__ = ["ConfirmationState", "SearchState", "SearchStatus"]
 
 #: running: a driver is (or was, if it died) working on it; finished: every planned trial ended;
 #: interrupted: stopped by Ctrl-C / SIGTERM (resumable); stopped: `search.time_limit_s` ran out
 SearchStatus = Literal["running", "finished", "interrupted", "stopped"]
+
+
+class ConfirmationState(BaseModel):
+    """The confirmation of a finished search (``alternas confirm``, or ``report.confirm`` after a search)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: SearchStatus = "running"
+    top_k: int = Field(description="candidates asked for (`report.confirm.top_k`); fewer when fewer were open to win")
+    candidates: list[str] = Field(description="the search trials retrained, the winner rule's best first")
+    seeds: list[int] = Field(description="the new training seeds, the same for every candidate")
+    finished_runs: int = 0
+    failed_runs: int = 0
+    sessions: int = 0
+    wall_seconds: float = 0.0
+
+    @property
+    def planned_runs(self) -> int:
+        return len(self.candidates) * len(self.seeds)
 
 
 class SearchState(BaseModel):
@@ -42,6 +61,7 @@ class SearchState(BaseModel):
     created_at: float = Field(default_factory=time.time, description="UNIX time")
     updated_at: float = Field(default_factory=time.time, description="UNIX time")
     wall_seconds: float = Field(0.0, description="driver wall time over all sessions")
+    confirmation: ConfirmationState | None = Field(None, description="the confirmation runs, once started")
 
     @classmethod
     def read(cls, layout: SearchRunDir) -> SearchState | None:

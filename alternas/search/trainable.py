@@ -8,6 +8,9 @@ Its :class:`~alternas.rundir.TrialRecord` is kept current: running, finished or 
 A trial that raises is restarted by Tune up to ``search.max_retries`` times; one that diverges ends
 as failed at once (training is deterministic, so a retry would diverge again) and reports no
 objectives, which the searcher tells Optuna as a failed trial.
+
+A confirmation run (:func:`run_confirmation`) is the same, in ``<run dir>/confirmations/<trial id>/``: a
+finished search trial's exact run config retrained with a new seed.
 """
 
 from __future__ import annotations
@@ -27,16 +30,22 @@ from ..api import train_alter
 from ..checkpoints import latest_checkpoint
 from ..exceptions import CheckpointError, TrainingDiverged
 from ..metrics import TrialMetrics
-from ..recipe import Recipe, SearchDimension, TrialConfig, resolve_trial
-from ..rundir import SearchRunDir, TrialRecord
+from .._readers import read_model
+from ..config import RunConfig
+from ..recipe import Recipe, SearchDimension, resolve_trial
+from ..rundir import RUN_FILES, SearchRunDir, TrialRecord
 from ..trainer import AlterTrainer, TrainerCallback
 from .objectives import CONSTRAINT_METRIC, OVER_BUDGET_METRIC, Objectives
 from .scheduler import rung_metrics
 
-__all__ = ["run_trial", "PROGRESS_KEYS", "SEED_KEY"]
+__all__ = ["run_trial", "run_confirmation", "PROGRESS_KEYS", "SEED_KEY", "CONFIRMATION_KEY", "CONFIRMS_KEY"]
 
 #: key of a trial's training seed in its Tune config, next to the sampled values (the searcher adds it)
 SEED_KEY = "seed"
+#: key of a confirmation run's grid point in its Tune config: ``{CONFIRMS_KEY: trial id, SEED_KEY: seed}``
+CONFIRMATION_KEY = "run"
+#: key of the search trial a confirmation run retrains
+CONFIRMS_KEY = "confirms"
 #: training metrics a progress report carries (when the trainer logged them)
 PROGRESS_KEYS = ("loss_backbone", "loss_hypernet", "macs_share_hard", "macs_share_soft", "experts_in_use")
 _CHECKPOINT_STEP = "step"
@@ -54,13 +63,46 @@ def run_trial(
             dimensions registered in the driver's process).
         run_dir: the search run directory.
     """
-    layout = SearchRunDir(run_dir)
-    trial_id = tune.get_context().get_trial_id()
     trial = resolve_trial(recipe, config, seed=int(config[SEED_KEY]), dimensions=dimensions)
+    rungs = _rung_steps(recipe, trial.run.train.steps)
+    probe = _rung_probe(recipe, trial.budget_share) if rungs else None
+    _train_run(SearchRunDir(run_dir), recipe, trial.run, trial.params, trial.budget_share, rungs, probe)
+
+
+def run_confirmation(config: dict[str, Any], recipe: Recipe, run_dir: str) -> None:
+    """Retrain a search trial's exact run config with a new seed into ``confirmations/<trial id>/``.
+
+    Args:
+        config: ``{"run": {CONFIRMS_KEY: search trial id, SEED_KEY: the new seed}}`` (a grid point).
+        recipe: the validated recipe.
+        run_dir: the search run directory.
+    """
+    point = config[CONFIRMATION_KEY]
+    layout = SearchRunDir(run_dir)
+    searched = layout.read_record(point[CONFIRMS_KEY])
+    base = read_model(layout.trial_dir(searched.trial_id) / RUN_FILES["config"], RunConfig)
+    run = base.model_copy(update={"train": base.train.model_copy(update={"seed": int(point[SEED_KEY])})})
+    metrics = searched.metrics
+    budget_share = metrics.budget_generation_macs / metrics.teacher_generation_macs
+    _train_run(layout.confirmations(), recipe, run, searched.params, budget_share, confirms=searched.trial_id)
+
+
+def _train_run(
+    layout: SearchRunDir,
+    recipe: Recipe,
+    run: RunConfig,
+    params: dict[str, Any],
+    budget_share: float,
+    rung_steps: Sequence[int] = (),
+    probe: Callable[[AlterTrainer, int], dict[str, float]] | None = None,
+    confirms: str | None = None,
+) -> None:
+    """Train and evaluate ``run`` as the current Tune trial in ``layout``, keeping its record current."""
+    trial_id = tune.get_context().get_trial_id()
     objectives = Objectives.from_recipe(recipe)
     previous = _read_previous(layout, trial_id)
     if previous is not None and previous.status == "finished":
-        tune.report(_final_result(previous.metrics, objectives, trial.run.train.steps))
+        tune.report(_final_result(previous.metrics, objectives, run.train.steps))
         return
 
     trial_dir = layout.trial_dir(trial_id)
@@ -68,13 +110,14 @@ def run_trial(
     record = TrialRecord(
         trial_id=trial_id,
         status="running",
-        params=trial.params,
-        seed=trial.run.train.seed,
+        params=params,
+        seed=run.train.seed,
         attempts=previous.attempts + 1 if previous is not None else 1,
         started_at=previous.started_at if previous is not None else time.time(),
         resumed_from_step=previous.resumed_from_step if previous is not None else None,
         node_id=ray.get_runtime_context().get_node_id(),
         hostname=socket.gethostname(),
+        confirms=confirms,
     )
     with _trial_log(trial_dir / "trial.log"), contextlib.ExitStack() as stack:
         resume_from, step = _resume_point(trial_dir, stack)
@@ -82,21 +125,21 @@ def run_trial(
             record.resumed_from_step = step
         layout.write_record(record)
         try:
-            reporter = _TuneReporter(_rung_steps(recipe, trial.run.train.steps), _rung_probe(recipe, trial))
-            result = train_alter(trial.run, run_dir=trial_dir, callbacks=[reporter], resume_from=resume_from)
+            reporter = _TuneReporter(rung_steps, probe)
+            result = train_alter(run, run_dir=trial_dir, callbacks=[reporter], resume_from=resume_from)
         except Exception as error:
             logging.getLogger("alternas").exception("trial %s failed", trial_id)
             record.status, record.error, record.finished_at = "failed", f"{type(error).__name__}: {error}", time.time()
             layout.write_record(record)
             if not isinstance(error, TrainingDiverged):
                 raise  # Tune retries it from its last checkpoint (search.max_retries)
-            tune.report({"step": trial.run.train.steps, "total_steps": trial.run.train.steps})
+            tune.report({"step": run.train.steps, "total_steps": run.train.steps})
             return  # training is deterministic: a retry would diverge again, so the trial ends here
-    metrics = objectives.with_budget(result.metrics, trial.budget_share)
+    metrics = objectives.with_budget(result.metrics, budget_share)
     record.status, record.metrics, record.finished_at = "finished", metrics, time.time()
     record.feasible = metrics.budget_constraint <= 0
     layout.write_record(record)  # rewrites metrics.json with the budget, then trial.json
-    tune.report(_final_result(metrics, objectives, trial.run.train.steps))
+    tune.report(_final_result(metrics, objectives, run.train.steps))
 
 
 class _TuneReporter(TrainerCallback):
@@ -138,7 +181,7 @@ def _rung_steps(recipe: Recipe, steps: int) -> list[int]:
     return sorted({max(1, round(share * steps)) for share in recipe.search.rungs})
 
 
-def _rung_probe(recipe: Recipe, trial: TrialConfig) -> Callable[[AlterTrainer, int], dict[str, float]]:
+def _rung_probe(recipe: Recipe, budget_share: float) -> Callable[[AlterTrainer, int], dict[str, float]]:
     """The evaluation a trial reports at a rung: quality on ``search.rung_samples`` samples, total MACs,
     the MACs budget and the budget constraint (as its final result defines them)."""
     from ..evaluation.trial import probe_trial
@@ -146,7 +189,7 @@ def _rung_probe(recipe: Recipe, trial: TrialConfig) -> Callable[[AlterTrainer, i
     objectives = Objectives.from_recipe(recipe)
 
     def probe(trainer: AlterTrainer, rung: int) -> dict[str, float]:
-        metrics = objectives.with_budget(probe_trial(trainer, recipe.search.rung_samples), trial.budget_share)
+        metrics = objectives.with_budget(probe_trial(trainer, recipe.search.rung_samples), budget_share)
         return rung_metrics(
             rung,
             metrics.quality(objectives.quality_metric),
