@@ -5,7 +5,7 @@
     <run dir>/                    e.g. reports/quickstart
       recipe.yaml                 the resolved recipe the search ran
       search.json                 search-level facts: recipe hash, seeds, wall time, status
-      baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.baseline)
+      baseline.json               the dense teacher at a ladder of sampler step counts (alternas.report.dense_front)
       baseline_scores.pt          its points' per-image scores, by point label, for intervals
       trials/<trial id>/          one ALTER run (see RUN_FILES) plus trial.json
         trial.json                TrialRecord: status, sampled params, seed, error (a trial stopped at a

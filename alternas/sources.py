@@ -12,7 +12,7 @@ from typing import Any
 
 from .bundle import ModelBundle
 from .config import DataConfig, ModelConfig, RunConfig
-from .data.digits import digits_training_set
+from .data.digits_data import digits_training_set
 from .data.training_set import TrainingSet
 from .exceptions import DataError
 from .pipelines import load_pipeline_bundle, load_pipeline_training_set

@@ -45,7 +45,7 @@ import torch
 from alternas._atomic import atomic_write_text
 from alternas.api import train_alter
 from alternas.config import RunConfig
-from alternas.evaluation.baseline import measure_baseline
+from alternas.evaluation.dense_ladder import measure_baseline
 from alternas.samplers import distinct_samplers
 
 from .output import emit_json

@@ -38,7 +38,7 @@ from alternas.evaluation.sampling import Predictor, dense_predictor
 from alternas.export import routed_from_plan
 from alternas.plan import ExpertPlan
 from alternas.report import build_report
-from alternas.report.baseline import EQUAL_MACS
+from alternas.report.dense_front import EQUAL_MACS
 from alternas.rundir import RUN_FILES, SearchRunDir
 from alternas.sources import load_bundle
 

@@ -4,7 +4,7 @@ The strongest thing a user gets for free is the dense teacher with a well set-up
 steps. This scores the shipped digits teacher with each sampler of :data:`alternas.samplers.SAMPLERS`
 (``ddpm`` excluded: ancestral sampling needs hundreds of steps; an alias once) at a ladder of step counts, on
 ``--samples`` images with the recipe's evaluation noise, through the same code as a search's baseline
-(:func:`alternas.evaluation.baseline.measure_baseline`, cached per setting), and gives each FID as a
+(:func:`alternas.evaluation.dense_ladder.measure_baseline`, cached per setting), and gives each FID as a
 ratio to dense DDIM at 50 steps.
 
     python -m bench.samplers [--steps 3 4 5 6 7 10] [--samples 1000] [--json FILE]
@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from alternas.evaluation.baseline import measure_baseline
+from alternas.evaluation.dense_ladder import measure_baseline
 from alternas.recipe import load_recipe, resolve_trial
 from alternas.samplers import distinct_samplers
 

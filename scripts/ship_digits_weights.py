@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from alternas.evaluation.classifier import ship_digits_classifier
+from alternas.zoo.digits_classifier import ship_digits_classifier
 from alternas.zoo.digits import DigitsTeacherConfig, ship_digits_teacher
 
 

@@ -13,12 +13,12 @@ from alternas._cache import cache_root
 from alternas.api import train_alter
 from alternas.config import BaselineConfig, RunConfig
 from alternas.exceptions import ConfigError
-from alternas.evaluation.baseline import BaselinePoint, measure_baseline
+from alternas.evaluation.dense_ladder import BaselinePoint, measure_baseline
 from alternas.recipe import load_recipe
 from alternas.report import build_report, write_report
-from alternas.report.baseline import Baseline, read_baseline, write_baseline
+from alternas.report.dense_front import Baseline, read_baseline, write_baseline
 from alternas.rundir import SearchRunDir
-from alternas.search import baseline as search_baseline
+from alternas.search import baseline_file as search_baseline
 
 from .conftest import fabricate_run, one_trained_trial, tiny_recipe
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alternas.evaluation.baseline import BaselinePoint
-from alternas.report.baseline import Baseline, write_baseline
+from alternas.evaluation.dense_ladder import BaselinePoint
+from alternas.report.dense_front import Baseline, write_baseline
 from bench.confirm import _interval, confirm_trials
 
 from .conftest import one_trained_trial

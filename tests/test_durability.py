@@ -165,7 +165,7 @@ def test_a_damaged_cached_teacher_is_pretrained_again_to_the_same_weights(tmp_pa
 
 
 def test_a_damaged_cached_classifier_is_trained_again_to_the_same_weights(tmp_path, monkeypatch, caplog):
-    from alternas.evaluation.classifier import load_digits_classifier
+    from alternas.zoo.digits_classifier import load_digits_classifier
 
     monkeypatch.setenv("ALTERNAS_CACHE", str(tmp_path))
     first = {key: value.clone() for key, value in load_digits_classifier(seed=1, epochs=2).state_dict().items()}

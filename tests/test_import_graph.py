@@ -124,3 +124,51 @@ def test_a_trial_worker_imports_neither_the_search_driver_nor_optuna_nor_the_rep
     from alternas.search import Objectives, SearchResult, SearchState, search  # the package still exports them
 
     assert callable(search) and {Objectives.__name__, SearchResult.__name__, SearchState.__name__}
+
+
+#: the package's layers, lowest first, as docs/contributing.md draws them: a module may import from its own
+#: layer and the ones below, never from a layer above
+LAYERS = (
+    ("config", "metrics", "quality", "routing", "pareto", "rundir", "exceptions", "samplers", "runtime",
+     "features", "images", "_validation", "_readers", "_atomic", "_cache", "_shipped"),
+    ("backbones", "bundle", "units", "gating", "macs", "hypernet", "losses", "plan"),
+    ("zoo", "pipelines", "data", "recipe", "starters"),
+    ("sources",),
+    ("api", "trainer", "evaluation", "batches", "distillation", "budget", "optim", "checkpoints"),
+    ("search", "report", "export"),
+    ("cli",),
+)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import from a lower layer to a higher one, as ``"a -> b"`` (the package's own ``__init__``,
+    which re-exports the public API, is left out)."""
+    layer = {name: index for index, names in enumerate(LAYERS) for name in names}
+    found = []
+    for module, targets in sorted(graph.items()):
+        if module.count(".") < 1:
+            continue
+        for target in sorted(targets):
+            if target.count(".") >= 1 and layer[target.split(".")[1]] > layer[module.split(".")[1]]:
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_module_belongs_to_a_layer_and_no_import_runs_upward():
+    graph = import_graph()
+    top = {module.split(".")[1] for module in graph if module.count(".") >= 1}
+    assert top == {name for names in LAYERS for name in names}
+    assert upward_imports(graph) == []
+
+
+def test_the_layer_check_finds_a_planted_upward_import():
+    graph = {"alternas.pareto": {"alternas.trainer"}, "alternas.trainer": {"alternas.pareto"}}
+    assert upward_imports(graph) == ["alternas.pareto -> alternas.trainer"]
+
+
+def test_no_two_modules_share_a_file_name():
+    names: dict[str, list[str]] = {}
+    for path in ROOT.rglob("*.py"):
+        if path.name != "__init__.py":
+            names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert {name: paths for name, paths in names.items() if len(paths) > 1} == {}

@@ -11,10 +11,10 @@ import statistics
 import pytest
 import torch
 
-from alternas.evaluation.classifier import load_digits_classifier
+from alternas.zoo.digits_classifier import load_digits_classifier
 from alternas.quality import SampleScores, frechet_distance, interval, paired_interval, write_scores
 from alternas.report import build_report, write_report
-from alternas.report.baseline import BASELINE_SCORES_FILE, read_baseline
+from alternas.report.dense_front import BASELINE_SCORES_FILE, read_baseline
 from alternas.report.uncertainty import student_t_quantile
 from alternas.rundir import RUN_FILES, SearchRunDir, TrialRecord
 from alternas.zoo.digits import digits_quality_metrics
@@ -31,7 +31,7 @@ def test_frechet_distance_equals_torchmetrics_fid_on_the_digits_features():
     on the digits classifier's features of real and perturbed images."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from alternas.data.digits import load_digits_tensors
+    from alternas.data.digits_data import load_digits_tensors
 
     real = (load_digits_tensors(8)[0] + 1) / 2
     generator = torch.Generator().manual_seed(0)

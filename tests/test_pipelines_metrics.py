@@ -8,7 +8,7 @@ from transformers import CLIPTextModel
 
 from alternas.config import EvalConfig
 from alternas.evaluation.prompts import evaluation_conditions
-from alternas.evaluation.real_metrics import (
+from alternas.quality.real_metrics import (
     INCEPTION_URL,
     ClipScore,
     load_clip,

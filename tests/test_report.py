@@ -220,8 +220,8 @@ CROWDED_TRIALS = {
 @pytest.fixture(scope="module")
 def crowded_report(tmp_path_factory):
     """The report of a crowded run with a two-sampler dense baseline whose ladders run through the trials."""
-    from alternas.evaluation.baseline import BaselinePoint
-    from alternas.report.baseline import Baseline, write_baseline
+    from alternas.evaluation.dense_ladder import BaselinePoint
+    from alternas.report.dense_front import Baseline, write_baseline
 
     layout = fabricate_run(tmp_path_factory.mktemp("crowded") / "run", trials=CROWDED_TRIALS)
     teacher = build_report(layout.root).teachers[0]  # the dense teacher at the trials' 10 steps

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from alternas._shipped import shipped_state, write_shipped_state
-from alternas.evaluation.classifier import load_digits_classifier
+from alternas.zoo.digits_classifier import load_digits_classifier
 from alternas.zoo.digits import DigitsTeacherConfig, digits_teacher_dir, load_digits_bundle
 
 
@@ -27,7 +27,7 @@ def test_the_shipped_teacher_denoises_digits(hermetic_cache):
     """A trained teacher, not random weights: its noise prediction error at mid noise is far below 1."""
     from diffusers import DDPMScheduler
 
-    from alternas.data.digits import load_digits_tensors
+    from alternas.data.digits_data import load_digits_tensors
 
     bundle = load_digits_bundle()
     images, labels = load_digits_tensors()

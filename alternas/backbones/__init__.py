@@ -2,7 +2,7 @@
 
 from .base import BackboneAdapter
 from .dit import DiTAdapter
-from .loading import BACKBONE_CLASSES, adapter_for, backbone_class_name, build_backbone, load_backbone
+from .backbone_loading import BACKBONE_CLASSES, adapter_for, backbone_class_name, build_backbone, load_backbone
 from .unet import UNetAdapter, UNetConditionAdapter
 
 __all__ = [

@@ -22,7 +22,7 @@ def train(
     setup_logging(verbose)
     from ..api import train_alter
     from ..config import RunConfig
-    from ..recipe.loading import read_yaml
+    from ..recipe.recipe_loading import read_yaml
     from ..trainer import TrainerCallback
     from .._validation import validate_config
 

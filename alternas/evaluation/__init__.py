@@ -10,7 +10,7 @@ from .evaluate import (
     measure_step_macs,
     quality_scores,
 )
-from .quality import ClassConsistency, FrechetDistance, QualityMetric
+from ..quality.image_metrics import ClassConsistency, FrechetDistance, QualityMetric
 from .sampling import Predictor, denoise, dense_predictor, generate, routed_predictor
 
 __all__ = [

@@ -15,7 +15,7 @@ from ..config import EvalConfig
 from ..macs import MacsConvention, count_macs
 from ..quality import SampleScores
 from ..samplers import make_scheduler
-from .quality import QualityMetric
+from ..quality.image_metrics import QualityMetric
 from .sampling import Predictor, denoise, generate
 
 __all__ = [

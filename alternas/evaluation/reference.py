@@ -22,7 +22,7 @@ from ..quality import SampleScores
 from ..samplers import get_sampler
 from .evaluate import QualityScores, evaluation_noise, generate_for_eval, quality_scores
 from .prompts import evaluation_conditions
-from .quality import QualityMetric
+from ..quality.image_metrics import QualityMetric
 from .sampling import Predictor
 
 __all__ = ["EvaluationInputs", "evaluation_inputs", "teacher_reference"]

@@ -16,9 +16,9 @@ An export folder also loads the diffusers way, ``DiffusionPipeline.from_pretrain
 """
 
 from ._diffusers import register_pipelines
-from .generate import check_images_target, condition_kind, default_conditions, generate_images, save_images
+from .export_generation import check_images_target, condition_kind, default_conditions, generate_images, save_images
 from .handmade import plan_from_masks
-from .loading import load_experts, read_expert_config
+from .export_loading import load_experts, read_expert_config
 from .modeling import (
     ROUTED_CLASSES,
     RoutedDiTTransformer2DModel,

@@ -11,7 +11,7 @@ from torch import nn
 from ..macs import format_macs
 from ..plan import ExpertPlan
 from ..samplers import get_sampler
-from .generate import condition_kind, default_conditions
+from .export_generation import condition_kind, default_conditions
 
 __all__ = ["FOLDER_PLACEHOLDER", "model_card"]
 

@@ -38,7 +38,7 @@ from ..config import RunConfig
 from ..exceptions import BackboneError, CheckpointError, ConfigError
 from ..plan import ExpertPlan
 from ..rundir import RUN_FILES, SearchRunDir, read_metrics
-from .generate import condition_kind
+from .export_generation import condition_kind
 from .model_card import model_card
 from .modeling import routed_from_plan
 from .pipeline_unconditional import AlternasUnconditionalPipeline

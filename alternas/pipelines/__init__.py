@@ -7,7 +7,7 @@ Face dataset or tar shards and pre-encodes it (VAE latents, text embeddings) int
 """
 
 from ..bundle import ReferenceSet
-from .bundle import load_pipeline_bundle
+from .pipeline_bundle import load_pipeline_bundle
 from .conditioners import ClassNameConditioner, TextConditioner
 from .datasets import load_pipeline_training_set
 from .latents import LatentCodec

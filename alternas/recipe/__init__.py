@@ -12,9 +12,9 @@ from .dimensions import (
 from .display import render_inspection
 from .inspection import RecipeInspection, inspect_recipe
 from .json_schema import recipe_json_schema, recipe_json_schema_text
-from .loading import load_recipe, read_yaml
+from .recipe_loading import load_recipe, read_yaml
 from .problems import Problem
-from .schema import Recipe, SearchSettings
+from .recipe_model import Recipe, SearchSettings
 from .space import (
     EXPERTS_PARAM,
     SAMPLER_PARAM,
@@ -26,7 +26,7 @@ from .space import (
     SearchSpace,
     searchable_fields,
 )
-from .trials import TrialConfig, resolve_trial, search_params
+from .trial_config import TrialConfig, resolve_trial, search_params
 
 __all__ = [
     "Architecture",

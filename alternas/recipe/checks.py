@@ -19,8 +19,8 @@ from ..exceptions import BudgetError
 from ..macs import CostProfile
 from .dimensions import SearchDimension, search_dimensions
 from .problems import Problem
-from .schema import TRACKER_PACKAGES, Recipe
-from .trials import resolve_trial
+from .recipe_model import TRACKER_PACKAGES, Recipe
+from .trial_config import resolve_trial
 
 __all__ = ["recipe_problems", "budget_problems", "resource_problems"]
 

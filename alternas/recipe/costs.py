@@ -22,7 +22,7 @@ from ..config import ModelConfig
 from ..exceptions import BackboneError, ConfigError
 from ..macs import CostProfile, profile_costs
 from ..units import UnitSpec
-from .schema import Recipe
+from .recipe_model import Recipe
 
 __all__ = ["Architecture", "recipe_architecture", "recipe_costs"]
 

@@ -40,7 +40,7 @@ from .space import (
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
 
-    from .schema import Recipe
+    from .recipe_model import Recipe
 
 __all__ = [
     "BudgetDimension",

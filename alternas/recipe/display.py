@@ -12,7 +12,7 @@ from ..macs import format_macs
 from ..metrics import lower_is_better
 from .dimensions import recipe_dimensions
 from .inspection import RecipeInspection
-from .schema import Recipe
+from .recipe_model import Recipe
 
 __all__ = ["render_inspection"]
 

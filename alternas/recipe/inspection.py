@@ -11,7 +11,7 @@ from ..units import UnitSpec, select_units
 from .checks import budget_problems, resource_problems
 from .costs import Architecture, recipe_architecture, recipe_costs
 from .problems import Problem
-from .schema import Recipe
+from .recipe_model import Recipe
 
 __all__ = ["RecipeInspection", "inspect_recipe"]
 

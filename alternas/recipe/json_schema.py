@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .schema import Recipe
+from .recipe_model import Recipe
 
 __all__ = ["SCHEMA_FILE", "recipe_json_schema", "recipe_json_schema_text"]
 

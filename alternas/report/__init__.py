@@ -14,10 +14,10 @@ The entry point for the search driver and the CLI is :func:`write_report`::
 
 from ..metrics import LOWER_IS_BETTER
 from ..pareto import knee_index, pareto_front
-from .baseline import BASELINE_FILE, Baseline, read_baseline
+from .dense_front import BASELINE_FILE, Baseline, read_baseline
 from .build import Report, build_report
 from .terminal import print_report, report_renderable
-from .trials import TeacherReference, TrialEntry, read_report_config
+from .trial_entries import TeacherReference, TrialEntry, read_report_config
 from .winner import WINNER_RULES, WinnerChoice, WinnerRule, choose_winner
 from .write import REPORT_FILES, write_report
 

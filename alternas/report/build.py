@@ -15,10 +15,10 @@ from ..metrics import QUALITY_METRICS, lower_is_better, metric_name
 from ..pareto import trial_front
 from ..quality import Interval, interval
 from ..rundir import SearchRunDir
-from .baseline import Baseline, read_baseline, read_baseline_scores
+from .dense_front import Baseline, read_baseline, read_baseline_scores
 from .formatting import format_interval
 from .protocol import describe_protocol
-from .trials import (
+from .trial_entries import (
     UNREADABLE,
     TeacherReference,
     TrialEntry,

@@ -28,10 +28,10 @@ from ..macs import macs_scale
 from ..metrics import quality_label
 from ..quality import Interval
 from ..rundir import RUN_FILES, SAMPLE_CONDITIONS
-from ..evaluation.baseline import BaselinePoint
+from ..evaluation.dense_ladder import BaselinePoint
 from .build import Report
 from .labels import PointLabel, place_labels
-from .trials import TrialEntry
+from .trial_entries import TrialEntry
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 from .._readers import read_json
 from ..exceptions import CheckpointError
 from ..rundir import SearchRunDir
-from .trials import TrialEntry
+from .trial_entries import TrialEntry
 
 __all__ = ["describe_protocol"]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .baseline import EQUAL_MACS
+from .dense_front import EQUAL_MACS
 from .build import Report
 from ..macs import format_macs
 from .formatting import format_interval, format_value
-from .trials import TrialEntry
+from .trial_entries import TrialEntry
 
 __all__ = [
     "WINNER_MARK",

@@ -23,7 +23,7 @@ import torch
 
 from ..quality import Interval, SampleScores, interval, paired_interval, read_scores, standard_error
 from ..rundir import RUN_FILES
-from .trials import TrialEntry
+from .trial_entries import TrialEntry
 
 __all__ = [
     "ConfirmedConfiguration",

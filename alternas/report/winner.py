@@ -20,9 +20,9 @@ from ..exceptions import ConfigError
 from ..macs import format_macs
 from ..metrics import lower_is_better
 from ..pareto import knee_index, trial_front
-from .baseline import Baseline
+from .dense_front import Baseline
 from .formatting import format_interval
-from .trials import TrialEntry
+from .trial_entries import TrialEntry
 from .uncertainty import ConfirmedConfiguration
 
 __all__ = [
@@ -317,21 +317,22 @@ def _choose(
     if baseline is not None and not beyond:
         pick = _pick(rule, candidates, front)
         dense = pick.dominated_by or pick.compared_with
-        where = (
-            "which is at least as good"
-            if pick.dominated_by is not None
-            else f"which it does not beat beyond the evaluation noise ({format_interval(pick.versus_dense, signed=True)})"
+        instead = (
+            f"run the dense model with {dense.sampler} at {dense.steps} steps instead "
+            f"({baseline.summary(dense, rule.metric)})"
         )
-        return WinnerChoice(
-            pick.trial_id,
-            rule.name,
-            False,
-            f"No trial beats the dense step-count baseline: run the dense model with {dense.sampler} at "
-            f"{dense.steps} steps instead ({baseline.summary(dense, rule.metric)}), {where} "
-            f"as the rule's pick {rule.describe(pick)} for no more MACs.",
-            dense_steps=dense.steps,
-            dense_sampler=dense.sampler,
-        )
+        if pick.dominated_by is not None:
+            message = (
+                f"No trial beats the dense step-count baseline: {instead}, which is at least as good as the "
+                f"rule's pick {rule.describe(pick)} for no more MACs."
+            )
+        else:
+            message = (
+                f"No trial beats the dense step-count baseline beyond the noise: {instead}; the rule's pick "
+                f"{rule.describe(pick)} is no cheaper and its paired difference with it, "
+                f"{format_interval(pick.versus_dense, signed=True)}, includes 0."
+            )
+        return WinnerChoice(pick.trial_id, rule.name, False, message, dense_steps=dense.steps, dense_sampler=dense.sampler)
     beyond_ids = {entry.trial_id for entry in beyond}
     candidates, front = beyond, [entry for entry in front if entry.trial_id in beyond_ids]
     if not front:  # the beyond trials' own front (the search's front may be all within noise)

@@ -30,7 +30,7 @@ from ..recipe import Recipe, inspect_recipe, load_recipe, search_dimensions
 from ..recipe.checks import resource_problems
 from ..rundir import SearchRunDir, TrialRecord
 from ..sources import load_bundle
-from .baseline import ensure_baseline
+from .baseline_file import ensure_baseline
 from .cluster import ray_cluster
 from .confirmation import ConfirmationResult, confirm_search
 from .objectives import Objectives

@@ -23,7 +23,7 @@ from rich.text import Text
 from ..macs import format_macs
 from ..pareto import trial_front
 from ..recipe import Recipe, SearchDimension, search_dimensions
-from ..report.baseline import read_baseline
+from ..report.dense_front import read_baseline
 from ..rundir import SearchRunDir, TrialRecord
 from .objectives import Objectives
 from .trainable import CONFIRMATION_KEY, CONFIRMS_KEY, SEED_KEY

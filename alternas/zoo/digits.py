@@ -33,9 +33,9 @@ from .._cache import cache_root, config_hash, load_or_build
 from .._shipped import shipped_state, write_shipped_state
 from .._validation import validate_config
 from ..bundle import Conditioner, ModelBundle
-from ..data.digits import load_digits_tensors
-from ..evaluation.classifier import load_digits_classifier
-from ..evaluation.quality import ClassConsistency, FrechetDistance, QualityMetric
+from ..data.digits_data import load_digits_tensors
+from .digits_classifier import load_digits_classifier
+from ..quality.image_metrics import ClassConsistency, FrechetDistance, QualityMetric
 
 __all__ = [
     "DigitsLabelEncoder",

@@ -24,7 +24,7 @@ from torch import nn
 from .._cache import cache_root
 from ..config import EvalConfig
 from ..exceptions import ConfigError, DataError, MissingDependencyError
-from .quality import FrechetDistance, QualityMetric
+from .image_metrics import FrechetDistance, QualityMetric
 
 __all__ = [
     "INCEPTION_FILE",

@@ -20,7 +20,7 @@ from .._validation import validate_config
 from ..exceptions import ConfigError
 from .checks import recipe_problems
 from .problems import Problem
-from .schema import Recipe
+from .recipe_model import Recipe
 from .space import SEARCHED_SECTIONS, SearchSpace
 
 __all__ = ["load_recipe", "read_yaml"]

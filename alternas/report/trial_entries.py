@@ -12,7 +12,7 @@ from typing import Any, Literal
 from .._readers import read_json, read_model, read_yaml
 from .._validation import validate_config
 from ..config import ReportConfig, RunConfig
-from ..evaluation.baseline import BaselinePoint
+from ..evaluation.dense_ladder import BaselinePoint
 from ..exceptions import CheckpointError
 from .. import pareto
 from ..plan import ExpertPlan

@@ -13,10 +13,10 @@ from rich.console import Console
 
 from .._cache import config_hash
 from ..config import RunConfig
-from ..evaluation.baseline import measure_baseline
+from ..evaluation.dense_ladder import measure_baseline
 from ..recipe import Recipe
 from ..quality import write_scores
-from ..report.baseline import BASELINE_SCORES_FILE, Baseline, read_baseline, write_baseline
+from ..report.dense_front import BASELINE_SCORES_FILE, Baseline, read_baseline, write_baseline
 from ..rundir import SearchRunDir
 from ..samplers import get_sampler
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..quality import SampleScores
+from .scores import SampleScores
 
 __all__ = ["QualityMetric", "FrechetDistance", "ClassConsistency"]
 

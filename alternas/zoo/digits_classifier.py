@@ -17,7 +17,7 @@ from torch import nn
 from .._atomic import atomic_path, atomic_write_text
 from .._cache import cache_root, config_hash, load_or_build
 from .._shipped import shipped_state, write_shipped_state
-from ..data.digits import load_digits_tensors
+from ..data.digits_data import load_digits_tensors
 
 __all__ = ["DigitsClassifier", "load_digits_classifier", "ship_digits_classifier"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..config import RunConfig
 from .dimensions import SearchDimension, TrialDraft, search_dimensions
-from .schema import Recipe
+from .recipe_model import Recipe
 
 __all__ = ["TrialConfig", "resolve_trial", "search_params"]
 

@@ -28,7 +28,7 @@ from torch import nn
 from ..backbones import adapter_for, build_backbone, load_backbone
 from ..bundle import Conditioner, ModelBundle, ReferenceSet, UnconditionalConditioner
 from ..config import ModelConfig
-from ..evaluation.real_metrics import real_quality_metrics
+from ..quality.real_metrics import real_quality_metrics
 from ..exceptions import BackboneError
 from ..runtime import PRECISIONS
 from .conditioners import ClassNameConditioner, TextConditioner, describe_condition

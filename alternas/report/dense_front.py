@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .._atomic import atomic_write_text
 from .._readers import read_model
-from ..evaluation.baseline import BaselinePoint
+from ..evaluation.dense_ladder import BaselinePoint
 from ..exceptions import CheckpointError
 from ..pareto import dominates, pareto_front
 from ..metrics import metric_name
