@@ -57,8 +57,9 @@ def test_a_search_with_confirm_retrains_its_best_trial_and_the_export_ships_the_
     code, out, err = run_cli(capsys, "export", str(result.run_dir), "--out", str(out_dir))
     assert code in (0, None), err
     recorded = yaml.safe_load((out_dir / "experts.yaml").read_text())
-    assert recorded["source"]["trial_dir"].endswith(f"confirmations/{shipped.trial_id}")
-    confirmed = recorded["baseline"]["confirmed"]
+    provenance = recorded["provenance"]
+    assert provenance["trial"] == candidate and provenance["weights_from"] == f"confirmations/{shipped.trial_id}"
+    confirmed = provenance["step_count_baseline"]["confirmed"]
     assert confirmed["shipped_run"] == shipped.trial_id and len(confirmed["seeds"]) == 2
     assert confirmed["quality"]["low"] <= confirmed["quality"]["value"] <= confirmed["quality"]["high"]
 

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import statistics
+from dataclasses import replace
 
 import pytest
 import torch
@@ -208,3 +209,22 @@ def test_confirmed_configurations_are_ranked_by_their_confirmed_means(tmp_path):
     assert {c["trial_id"] for c in frontier["confirmed"]} == {"b", "c"} and frontier["reproducibility"]
     assert "Confirmed configurations" in (layout.root / "report.md").read_text()
     assert "moves by sd" in report.reproducibility
+
+
+def test_the_standard_error_counts_the_evaluation_conditions_as_fixed():
+    """An evaluation cycles its conditions (labels 0-9), so their share never varies between noises: the
+    noise of a score is the spread within conditions. With a strong class effect the unstratified error
+    would be several times too large; the stratified one matches the spread over independent draws."""
+    strata = torch.arange(500) % 10
+    class_means = torch.linspace(0.0, 1.0, 10)
+    draws = [
+        SampleScores("mean", class_means[strata] + 0.1 * torch.randn(500, generator=torch.Generator().manual_seed(s)),
+                     strata=strata)
+        for s in range(60)
+    ]
+    spread = statistics.stdev(draw.value() for draw in draws)
+    assert statistics.fmean(interval(draw).sd for draw in draws) == pytest.approx(spread, rel=0.25)
+    unstratified = interval(replace(draws[0], strata=None)).sd
+    assert unstratified > 3 * interval(draws[0]).sd
+    singletons = replace(draws[0], strata=torch.arange(500))  # a condition per image: nothing to stratify on
+    assert interval(singletons).sd == pytest.approx(unstratified)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -25,6 +25,7 @@ __all__ = [
     "measure_latencies",
     "measure_step_macs",
     "QualityScores",
+    "condition_strata",
     "quality_scores",
 ]
 
@@ -70,11 +71,19 @@ class QualityScores:
     samples: dict[str, SampleScores] = field(default_factory=dict)
 
 
+def condition_strata(conditions: Sequence[Any]) -> torch.Tensor:
+    """``(N,)`` int64: each condition's index among the distinct conditions (by their text), so images
+    generated for the same class label or prompt share a stratum."""
+    index: dict[str, int] = {}
+    return torch.tensor([index.setdefault(str(condition), len(index)) for condition in conditions], dtype=torch.int64)
+
+
 def quality_scores(metrics: Sequence[QualityMetric], images: torch.Tensor, conditions: Sequence[Any]) -> QualityScores:
     """All quality metrics of ``images`` (``[0, 1]``, ``(N, C, H, W)``), with their per-image scores."""
     scores = QualityScores()
+    strata = condition_strata(conditions)
     for metric in metrics:
-        samples = metric.sample_scores(images, conditions)
+        samples = {name: replace(sample, strata=strata) for name, sample in metric.sample_scores(images, conditions).items()}
         if samples:
             scores.samples.update(samples)
             scores.values.update({name: float(sample.value()) for name, sample in samples.items()})

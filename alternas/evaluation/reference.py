@@ -90,10 +90,11 @@ def teacher_reference(
         if path.is_file():
             try:
                 cached = torch.load(path, map_location="cpu", weights_only=True)
-                if set(cached["quality"]) >= wanted and "samples" in cached:
+                current = "samples" in cached and all(s.get("strata") is not None for s in cached["samples"].values())
+                if set(cached["quality"]) >= wanted and current:
                     samples = {name: SampleScores.from_dict(data) for name, data in cached["samples"].items()}
                     return cached["images"], QualityScores(cached["quality"], samples)
-            except Exception:  # a torn cache file (or one written before per-image scores) is recomputed
+            except Exception:  # a torn cache file is recomputed (and one written before per-image scores)
                 logger.warning("ignoring unreadable teacher reference cache %s", path)
         images = generate_for_eval(teacher, bundle, eval_config, inputs.noise, inputs.conditions)
         quality = quality_scores(inputs.metrics, images, inputs.conditions)

@@ -107,6 +107,7 @@ def export_experts(
     provenance = {
         "exported_from": Path(run_dir).resolve().name,  # the run's name: no path of this machine
         "trial": chosen,
+        "weights_from": _relative_to(trial_dir, Path(run_dir)),
         "exported_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "model": portable(config.model.model_dump(mode="json", exclude_defaults=True)),
     }
@@ -248,6 +249,15 @@ def _resolve_trial(run_dir: Path, trial_id: str | None) -> tuple[Path, str | Non
     except ConfigError:  # the recipe's report section does not fit: export the chosen trial anyway
         comparison = None
     return layout.trial_dir(trial_id), trial_id, "chosen with --trial", comparison
+
+
+def _relative_to(folder: Path, run_dir: Path) -> str:
+    """``folder`` inside the run directory (``trials/<id>``, ``confirmations/<id>``, or ``.`` for a single run),
+    as a portable path."""
+    try:
+        return folder.resolve().relative_to(run_dir.resolve()).as_posix()
+    except ValueError:
+        return folder.name
 
 
 def _read_config(path: Path) -> RunConfig:

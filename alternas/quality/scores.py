@@ -82,11 +82,15 @@ class SampleScores:
         values: ``(N, d)`` features or ``(N,)`` scores, one row per evaluation image in evaluation order
             (the same noise and condition for every model scored with the same evaluation config).
         reference: for ``"frechet"``: ``(mean (d,), covariance (d, d))`` of the real images' features.
+        strata: ``(N,)`` int64, the evaluation condition of each image as an index (images of the same
+            class label or prompt share one): the conditions are fixed by design, not drawn, so the
+            evaluation noise is the spread within conditions (:func:`standard_error`). ``None``: none known.
     """
 
     kind: ScoreKind
     values: torch.Tensor
     reference: tuple[torch.Tensor, torch.Tensor] | None = None
+    strata: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -139,12 +143,12 @@ class SampleScores:
         return mean, centred.T @ centred / (len(values) - 1), reference_mean, reference_covariance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "values": self.values, "reference": list(self.reference or [])}
+        return {"kind": self.kind, "values": self.values, "reference": list(self.reference or []), "strata": self.strata}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SampleScores:
         reference = data.get("reference") or None
-        return cls(data["kind"], data["values"], tuple(reference) if reference else None)
+        return cls(data["kind"], data["values"], tuple(reference) if reference else None, data.get("strata"))
 
 
 @dataclass(frozen=True)
@@ -177,9 +181,24 @@ def z_value(confidence: float) -> float:
     return math.sqrt(2) * float(torch.special.erfinv(torch.tensor(confidence, dtype=torch.float64)))
 
 
-def standard_error(influence: torch.Tensor) -> float:
-    """The standard error of a value whose per-image influences are ``influence`` (``(N,)``)."""
-    return float(influence.std() / math.sqrt(len(influence)))
+def standard_error(influence: torch.Tensor, strata: torch.Tensor | None = None) -> float:
+    """The standard error of a value whose per-image influences are ``influence`` (``(N,)``).
+
+    With ``strata`` (each image's condition index), the conditions count as fixed, as they are in an
+    evaluation (e.g. the digits' labels cycle 0-9): the variance is the pooled spread of the influences
+    within conditions, ``sum (IF_i - mean of its condition)^2 / (N - G) / N``. Without them, or when most
+    images have a condition of their own (fewer than N / 10 degrees of freedom within conditions), the
+    images count as drawn at random: ``sd(IF) / sqrt(N)``.
+    """
+    count = len(influence)
+    if strata is not None:
+        groups, index = torch.unique(strata, return_inverse=True)
+        dof = count - len(groups)
+        if dof >= max(2, count // 10):
+            means = torch.zeros(len(groups), dtype=influence.dtype).index_add_(0, index, influence)
+            means /= torch.bincount(index, minlength=len(groups)).to(influence.dtype)
+            return float(((influence - means[index]).pow(2).sum() / dof / count).sqrt())
+    return float(influence.std() / math.sqrt(count))
 
 
 def _interval(value: float, sd: float, confidence: float) -> Interval:
@@ -189,7 +208,7 @@ def _interval(value: float, sd: float, confidence: float) -> Interval:
 
 def interval(scores: SampleScores, confidence: float = 0.95) -> Interval:
     """The metric on all images with its interval over the evaluation noise."""
-    return _interval(scores.value(), standard_error(scores.influence()), confidence)
+    return _interval(scores.value(), standard_error(scores.influence(), scores.strata), confidence)
 
 
 def paired_interval(scores: SampleScores, other: SampleScores, confidence: float = 0.95) -> Interval:
@@ -201,7 +220,7 @@ def paired_interval(scores: SampleScores, other: SampleScores, confidence: float
     if len(scores) != len(other):
         raise ValueError(f"paired scores need the same images: {len(scores)} vs {len(other)}")
     difference = scores.influence() - other.influence()
-    return _interval(scores.value() - other.value(), standard_error(difference), confidence)
+    return _interval(scores.value() - other.value(), standard_error(difference, scores.strata), confidence)
 
 
 def write_scores(path: Path, scores: Mapping[str, Mapping[str, SampleScores]]) -> Path:

@@ -101,7 +101,7 @@ def _mean_over_runs(
     influence = torch.stack(
         [run.influence() - (other.influence() if other is not None else 0.0) for run, other in zip(runs, others)]
     ).mean(0)
-    return statistics.fmean(per_run), per_run, standard_error(influence)
+    return statistics.fmean(per_run), per_run, standard_error(influence, runs[0].strata)
 
 
 def confirm_configurations(
