@@ -74,3 +74,11 @@ def test_confirm_refuses_a_run_dir_without_a_finished_search(tmp_path, capsys):
                 quality_metric="fid", planned_trials=2).write(layout)
     code, out, err = run_cli(capsys, "confirm", str(layout.root))
     assert code == 2 and "a search that is interrupted" in err and "--resume" in err
+
+
+def test_validate_says_how_many_trials_confirmation_adds(tmp_path, capsys):
+    data = tiny_recipe(tmp_path)
+    data["report"]["confirm"] = {"top_k": 3, "seeds": 2}
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(data))
+    code, out, err = run_cli(capsys, "validate", str(tmp_path / "recipe.yaml"))
+    assert code in (0, None) and "best 3 trials retrained with 2 new seeds each: up to 6 more trials" in out

@@ -56,6 +56,10 @@ def _overview(inspection: RecipeInspection) -> Table:
         ("resources", f"{search.max_concurrent_trials} concurrent trials x {search.cpus_per_trial:g} CPU, "
                       f"{search.gpus_per_trial:g} GPU; up to {search.max_retries} restarts of a failed trial"),
     ]
+    confirm = recipe.report.confirm
+    if confirm is not None:
+        rows.append(("confirmation", f"then the winner rule's best {confirm.top_k} trials retrained with {confirm.seeds} "
+                                     f"new seeds each: up to {confirm.top_k * confirm.seeds} more trials"))
     if search.time_limit_s is not None:
         rows.append(("time limit", f"{search.time_limit_s:g} s"))
     for key, value in rows:

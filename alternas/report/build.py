@@ -129,10 +129,12 @@ class Report:
         squares = sum(statistics.variance([r.quality for r in c.runs]) * (len(c.runs) - 1) for c in runs)
         dof = sum(len(c.runs) - 1 for c in runs)
         noise = [r.interval.sd for c in runs for r in c.runs if r.interval is not None]
+        paired = [r.versus_dense.sd for c in runs for r in c.runs if r.versus_dense is not None]
         noise_text = (
             f"; evaluation noise (other noise, same model, {self.entries[0].metrics.num_samples or '?'} images) "
             f"moves it by sd {statistics.median(noise):.3g}" if noise else ""
-        )
+        ) + (f" and its difference with the dense point it is judged against by sd {statistics.median(paired):.3g}"
+             if noise and paired else "")
         return (
             f"Reproducibility: retrained with another seed, a configuration's {metric} moves by sd "
             f"{math.sqrt(squares / dof):.3g} (pooled over {len(runs)} configurations, {dof + len(runs)} runs)"

@@ -6,8 +6,8 @@
   same evaluation noise and conditions; :func:`alternas.quality.paired_interval`), so the noise both
   share cancels.
 * A confirmed configuration (the same configuration retrained with new seeds): the mean over its
-  confirmation runs with a Student t interval whose spread pools the seed-to-seed variance of every
-  confirmed configuration and adds the evaluation noise of their mean (the runs' influences, averaged
+  confirmation runs with an interval whose seed part is Student t on the seed-to-seed variance pooled
+  over every confirmed configuration, combined in quadrature with the evaluation noise of their mean (the runs' influences, averaged
   image by image).
 """
 
@@ -22,6 +22,7 @@ from functools import cache
 import torch
 
 from ..quality import Interval, SampleScores, interval, paired_interval, read_scores, standard_error
+from ..quality.scores import z_value
 from ..rundir import RUN_FILES
 from .trial_entries import TrialEntry
 
@@ -121,7 +122,9 @@ def confirm_configurations(
     Returns:
         The configurations with at least one run. With two or more runs somewhere, the seed-to-seed
         spread is the pooled sd over every configuration with two or more (degrees of freedom
-        ``sum(n - 1)``); a configuration's interval is ``t * sqrt(pooled^2 / n + eval_sd^2)``.
+        ``sum(n - 1)``); a configuration's interval's half-width combines ``t * pooled / sqrt(n)`` (the
+        seeds, Student t) and ``z * eval_sd`` (the evaluation noise of the mean, normal) in quadrature; its
+        ``sd`` is ``sqrt(pooled^2 / n + eval_sd^2)``.
     """
     scored = {tid: runs for tid, runs in groups.items() if runs}
     measured: dict[str, dict[str, tuple[float, list[float], float] | None]] = {}
@@ -158,9 +161,9 @@ def confirm_configurations(
             return None
         mean, per_run, eval_sd = found
         spread, dof = spreads[kind]
-        sd = math.sqrt(spread**2 / len(per_run) + eval_sd**2)
-        half = (student_t_quantile(confidence, dof) if dof else math.inf) * sd
-        return Interval(mean, mean - half, mean + half, sd, confidence)
+        seeds_half = (student_t_quantile(confidence, dof) if dof else math.inf) * spread / math.sqrt(len(per_run))
+        half = math.hypot(seeds_half, z_value(confidence) * eval_sd)
+        return Interval(mean, mean - half, mean + half, math.hypot(spread / math.sqrt(len(per_run)), eval_sd), confidence)
 
     confirmed = {}
     for trial_id, runs in scored.items():
