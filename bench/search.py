@@ -15,13 +15,14 @@ dense step-count front, and each trial beside it.
 
 With ``--seeds`` the search runs once per ``search.seed`` (everything else as in the recipe), one
 after the other, so the spread of the quickstart's outcome over search seeds is measured in one go;
-``--sampler`` replaces ``search.sampler`` (e.g. ``gp`` against ``nsga2`` at equal trial counts). The outcome
-includes, with the recipe's ``report.confirm``, the confirmed configurations and winner, and two
+``--sampler`` replaces ``search.sampler`` (e.g. ``gp`` against ``nsga2`` at equal trial counts) and
+``--confirm TOP_K SEEDS`` sets ``report.confirm``. The outcome includes, with confirmation, the confirmed
+configurations and winner, and two
 hypervolumes in (dense steps, quality) space inside the box up to (:data:`HYPERVOLUME_DENSE_STEPS` dense
 steps, the quality of the cheapest dense baseline point): of the search's front, and of the confirmed
 configurations' means.
 
-    python -m bench.search [--trials N] [--seeds 0 1 2] [--sampler gp] [--out DIR] [--json FILE]
+    python -m bench.search [--trials N] [--seeds 0 1 2] [--sampler gp] [--confirm 2 2] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 from rich.console import Console
 
+from alternas.config import ConfirmConfig
 from alternas.recipe import load_recipe
 from alternas.report import Report, write_report
 from alternas.rundir import TrialRecord
@@ -55,6 +57,7 @@ def bench_search(
     recipe_file: str | Path = QUICKSTART,
     num_trials: int | None = None,
     search_updates: Mapping[str, Any] | None = None,
+    confirm: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Run the recipe's search into ``out_dir`` (started afresh) and measure its overhead.
 
@@ -63,6 +66,7 @@ def bench_search(
         recipe_file: the recipe to run.
         num_trials: override the recipe's ``search.num_trials`` (``None``: the recipe's).
         search_updates: other ``search`` settings to override (e.g. ``{"scheduler": "mo_asha"}``).
+        confirm: ``(top_k, seeds)``: set ``report.confirm`` (``None``: the recipe's).
 
     Returns:
         Wall time, per-trial compute, overhead share, the front and the report's time.
@@ -70,7 +74,10 @@ def bench_search(
     recipe = load_recipe(recipe_file)
     updates = {**(search_updates or {}), **({"num_trials": num_trials} if num_trials is not None else {})}
     search_settings = recipe.search.model_validate({**recipe.search.model_dump(), **updates})
-    recipe = recipe.model_copy(update={"output_dir": str(out_dir), "search": search_settings})
+    report = recipe.report
+    if confirm is not None:
+        report = report.model_copy(update={"confirm": ConfirmConfig(top_k=confirm[0], seeds=confirm[1])})
+    recipe = recipe.model_copy(update={"output_dir": str(out_dir), "search": search_settings, "report": report})
     load_before = os.getloadavg()
     started = time.perf_counter()
     result = search(recipe, overwrite=True, console=Console(quiet=True))
@@ -204,16 +211,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temporary one); "
                         "with --seeds, the folder of one run directory per seed")
     parser.add_argument("--sampler", default=None, help="override search.sampler (e.g. gp, nsga2)")
+    parser.add_argument("--confirm", type=int, nargs=2, default=None, metavar=("TOP_K", "SEEDS"),
+                        help="set report.confirm: confirm the best TOP_K trials with SEEDS new seeds each")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args()
     sampler = {"sampler": args.sampler} if args.sampler else {}
     with tempfile.TemporaryDirectory() as work:
         out = args.out or Path(work) / "search"
         if args.seeds is None:
-            result = bench_search(out, args.recipe, args.trials, sampler)
+            result = bench_search(out, args.recipe, args.trials, sampler, args.confirm)
         else:
             result = {"seeds": {
-                str(seed): bench_search(out / f"seed{seed}", args.recipe, args.trials, {**sampler, "seed": seed})
+                str(seed): bench_search(out / f"seed{seed}", args.recipe, args.trials, {**sampler, "seed": seed},
+                                        args.confirm)
                 for seed in args.seeds
             }}
     emit_json(result, args.json)
