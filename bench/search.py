@@ -15,14 +15,16 @@ dense step-count front, and each trial beside it.
 
 With ``--seeds`` the search runs once per ``search.seed`` (everything else as in the recipe), one
 after the other, so the spread of the quickstart's outcome over search seeds is measured in one go;
-``--sampler`` replaces ``search.sampler`` (e.g. ``gp`` against ``nsga2`` at equal trial counts) and
+``--sampler`` replaces ``search.sampler`` (e.g. ``gp`` against ``nsga2`` at equal trial counts; with
+``--startup-trials`` fewer than the trials, so that the model proposes some) and
 ``--confirm TOP_K SEEDS`` sets ``report.confirm``. The outcome includes, with confirmation, the confirmed
 configurations and winner, and two
 hypervolumes in (dense steps, quality) space inside the box up to (:data:`HYPERVOLUME_DENSE_STEPS` dense
 steps, the quality of the cheapest dense baseline point): of the search's front, and of the confirmed
 configurations' means.
 
-    python -m bench.search [--trials N] [--seeds 0 1 2] [--sampler gp] [--confirm 2 2] [--out DIR] [--json FILE]
+    python -m bench.search [--trials N] [--seeds 0 1 2] [--sampler gp] [--startup-trials 4] [--confirm 2 2]
+        [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -211,11 +213,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="run directory (default: a temporary one); "
                         "with --seeds, the folder of one run directory per seed")
     parser.add_argument("--sampler", default=None, help="override search.sampler (e.g. gp, nsga2)")
+    parser.add_argument("--startup-trials", type=int, default=None,
+                        help="override search.startup_trials (tpe, gp: trials before the model is used)")
     parser.add_argument("--confirm", type=int, nargs=2, default=None, metavar=("TOP_K", "SEEDS"),
                         help="set report.confirm: confirm the best TOP_K trials with SEEDS new seeds each")
     parser.add_argument("--json", type=Path, default=None, help="also write the results to this file")
     args = parser.parse_args()
     sampler = {"sampler": args.sampler} if args.sampler else {}
+    if args.startup_trials is not None:
+        sampler["startup_trials"] = args.startup_trials
     with tempfile.TemporaryDirectory() as work:
         out = args.out or Path(work) / "search"
         if args.seeds is None:
