@@ -3,17 +3,21 @@ of everything one ALTER run measured (``metrics.json``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "QualityMetricName",
+    "MetricSpec",
+    "METRIC_SPECS",
     "QUALITY_METRICS",
     "LOWER_IS_BETTER",
     "TIMING_FIELDS",
     "lower_is_better",
     "metric_name",
+    "metric_spec",
     "quality_label",
     "TrialMetrics",
 ]
@@ -21,26 +25,69 @@ __all__ = [
 #: a quality metric's name, as recipes write it (``eval.metrics``, ``report.quality_metric``)
 QualityMetricName = Literal["fid", "accuracy", "psnr", "ssim", "clip"]
 
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """Everything the rest of alternas asks about one quality metric, declared once.
+
+    Attributes:
+        name: as recipes write it (``eval.metrics``, ``report.quality_metric``).
+        label: display name, e.g. ``"FID"``, ``"PSNR (dB)"``.
+        lower_is_better: the better direction.
+        against_teacher: the metric compares the experts' images with the dense teacher's on the same noise
+            (PSNR, SSIM): it has no value of its own for a dense model, so dense points carry none.
+        teacher_value: with ``against_teacher``, the teacher's own value (SSIM of an image with itself is
+            1; PSNR is unbounded: ``None``). Without it, the teacher is scored like any model.
+    """
+
+    name: str
+    label: str
+    lower_is_better: bool = False
+    against_teacher: bool = False
+    teacher_value: float | None = None
+
+    @property
+    def has_teacher_value(self) -> bool:
+        """Whether a dense teacher has a finite value of this metric to compare with."""
+        return not self.against_teacher or self.teacher_value is not None
+
+
+#: every quality metric by name, in display order
+METRIC_SPECS: dict[str, MetricSpec] = {
+    spec.name: spec
+    for spec in (
+        MetricSpec("fid", "FID", lower_is_better=True),
+        MetricSpec("accuracy", "accuracy"),
+        MetricSpec("psnr", "PSNR (dB)", against_teacher=True, teacher_value=None),
+        MetricSpec("ssim", "SSIM", against_teacher=True, teacher_value=1.0),
+        MetricSpec("clip", "CLIP score"),
+    )
+}
+assert tuple(METRIC_SPECS) == get_args(QualityMetricName)
+
 #: every quality metric, in display order
-QUALITY_METRICS: tuple[str, ...] = get_args(QualityMetricName)
+QUALITY_METRICS: tuple[str, ...] = tuple(METRIC_SPECS)
 
 #: quality metrics where a lower value is better (every other one: higher is better)
-LOWER_IS_BETTER = frozenset({"fid"})
+LOWER_IS_BETTER = frozenset(name for name, spec in METRIC_SPECS.items() if spec.lower_is_better)
 
 #: :class:`TrialMetrics` fields measured with a clock: they differ between runs that are otherwise the same
 TIMING_FIELDS = frozenset({"latency_s", "teacher_latency_s", "speedup", "train_seconds"})
 
-_LABELS = {"fid": "FID", "accuracy": "accuracy", "psnr": "PSNR (dB)", "ssim": "SSIM", "clip": "CLIP score"}
+
+def metric_spec(metric: str) -> MetricSpec:
+    """The declaration of ``metric`` (an unknown name gets a higher-is-better spec labelled by its name)."""
+    return METRIC_SPECS.get(metric) or MetricSpec(metric, metric)
 
 
 def lower_is_better(metric: str) -> bool:
     """Whether a lower value of ``metric`` is better (``True`` for FID)."""
-    return metric in LOWER_IS_BETTER
+    return metric_spec(metric).lower_is_better
 
 
 def metric_name(metric: str) -> str:
     """Display name of a quality metric, e.g. ``"FID"``."""
-    return _LABELS.get(metric, metric)
+    return metric_spec(metric).label
 
 
 def quality_label(metric: str) -> str:
@@ -115,11 +162,12 @@ class TrialMetrics(BaseModel):
     def teacher_quality(self, metric: str) -> float | None:
         """The dense teacher's value of ``metric``.
 
-        PSNR and SSIM compare the experts' images with the teacher's, so the teacher's own SSIM is 1
-        and its PSNR is unbounded (``None``).
+        A metric measured against the teacher (:attr:`MetricSpec.against_teacher`: PSNR, SSIM) has its
+        declared teacher value (SSIM 1, PSNR unbounded: ``None``).
         """
-        if metric == "ssim":
-            return 1.0
+        spec = metric_spec(metric)
+        if spec.against_teacher:
+            return spec.teacher_value
         return getattr(self, f"teacher_{metric}", None)
 
     def values(self) -> dict[str, float | int | str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..metrics import QUALITY_METRICS
 from ._app import app, console, setup_logging
 
 
@@ -13,7 +14,7 @@ from ._app import app, console, setup_logging
 def report(
     run_dir: Path = typer.Argument(..., help="search run directory (the folder `alternas search` wrote)"),
     quality_metric: str | None = typer.Option(
-        None, "--quality-metric", help="override `report.quality_metric` (fid, accuracy, psnr, ssim, clip)"
+        None, "--quality-metric", help=f"override `report.quality_metric` ({', '.join(QUALITY_METRICS)})"
     ),
     winner: str | None = typer.Option(
         None,

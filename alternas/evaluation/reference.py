@@ -18,6 +18,7 @@ from .._atomic import atomic_path
 from .._cache import cache_root, config_hash, file_lock
 from ..bundle import ModelBundle
 from ..config import RunConfig
+from ..metrics import metric_spec
 from ..quality import SampleScores
 from ..samplers import get_sampler
 from .evaluate import QualityScores, evaluation_noise, generate_for_eval, quality_scores
@@ -37,7 +38,8 @@ class EvaluationInputs:
     Attributes:
         noise: the evaluation noise, ``(eval.num_samples, C, H, W)``, on the evaluation device.
         conditions: one condition (class label or prompt) per noise sample.
-        metrics: the quality metrics of ``eval.metrics`` other than PSNR/SSIM (those compare with the teacher).
+        metrics: the quality metrics of ``eval.metrics`` other than those measured against the teacher
+            (:attr:`~alternas.metrics.MetricSpec.against_teacher`: PSNR, SSIM).
         guidance: whether classifier-free guidance runs (two forwards per step: generation MACs x2).
     """
 
@@ -52,7 +54,7 @@ def evaluation_inputs(
 ) -> EvaluationInputs:
     """The inputs every model evaluated with ``config.eval`` shares (noise seeded by ``eval.seed``)."""
     eval_config = config.eval
-    wanted = [name for name in eval_config.metrics if name not in ("psnr", "ssim")]
+    wanted = [name for name in eval_config.metrics if not metric_spec(name).against_teacher]
     return EvaluationInputs(
         noise=evaluation_noise(eval_config, sample_shape, device),
         conditions=evaluation_conditions(bundle.conditioner, eval_config),

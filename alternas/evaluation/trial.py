@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..macs import generation_macs
-from ..metrics import TrialMetrics
+from ..metrics import TrialMetrics, metric_spec
 from ..quality import SampleScores
 from ..routing import ExpertRouter, RoutingTable
 from ..trainer import AlterTrainer
@@ -58,7 +58,7 @@ def evaluate_trial(
         teacher_latency, expert_latency = latency["teacher"], latency["experts"]
 
     similarity: dict[str, float] = {}
-    if "psnr" in config.metrics or "ssim" in config.metrics:
+    if any(metric_spec(name).against_teacher for name in config.metrics):
         similarity = {k: v for k, v in image_similarity(expert_images, teacher_images).items() if k in config.metrics}
     metrics = TrialMetrics(
         **expert_quality.values,

@@ -131,7 +131,7 @@ class Report:
         noise = [r.interval.sd for c in runs for r in c.runs if r.interval is not None]
         paired = [r.versus_dense.sd for c in runs for r in c.runs if r.versus_dense is not None]
         noise_text = (
-            f"; evaluation noise (other noise, same model, {self.entries[0].metrics.num_samples or '?'} images) "
+            f"; evaluation noise (other noise, same model, {runs[0].runs[0].metrics.num_samples or '?'} images) "
             f"moves it by sd {statistics.median(noise):.3g}" if noise else ""
         ) + (f" and its difference with the dense point it is judged against by sd {statistics.median(paired):.3g}"
              if noise and paired else "")

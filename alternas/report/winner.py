@@ -18,7 +18,7 @@ from typing import ClassVar
 from ..config import ReportConfig
 from ..exceptions import ConfigError
 from ..macs import format_macs
-from ..metrics import lower_is_better
+from ..metrics import METRIC_SPECS, lower_is_better, metric_spec
 from ..pareto import knee_index, trial_front
 from .dense_front import Baseline
 from .formatting import format_interval
@@ -114,11 +114,12 @@ class FewestMacsWithinQuality(WinnerRule):
 
     def __init__(self, config: ReportConfig) -> None:
         super().__init__(config)
-        if config.quality_metric == "psnr":
+        if not metric_spec(config.quality_metric).has_teacher_value:
+            usable = ", ".join(name for name, spec in METRIC_SPECS.items() if spec.has_teacher_value)
             raise ConfigError(
                 "`report.winner: fewest_macs_within_quality` needs a teacher value of the quality metric, "
-                "but `report.quality_metric: psnr` is measured against the teacher (its own PSNR is "
-                "unbounded); use `ssim`, `fid` or another winner rule"
+                f"but `report.quality_metric: {config.quality_metric}` is measured against the teacher (its "
+                f"own value is unbounded); use one of {usable}, or another winner rule"
             )
 
     def bound(self, entry: TrialEntry) -> float | None:
