@@ -3,8 +3,8 @@ same run directory.
 
 A search scores each configuration once, on one training seed, so the trial that tops the front is partly
 a lucky seed. :func:`confirm_search` takes the winner rule's best ``top_k`` trials that no dense point
-beats (those beyond the baseline or within its noise), and retrains each one's exact run config with
-``seeds`` new seeds into ``confirmations/<trial id>/``. The runs are a second Tune experiment
+dominates (those beyond the baseline first, as the winner rule sees them, then those within its noise),
+and retrains each one's exact run config with ``seeds`` new seeds into ``confirmations/<trial id>/``. The runs are a second Tune experiment
 (``ray-confirm/``): resumable like the search, shown in the same live table, recorded like trials; the
 report then ranks configurations by their confirmed means (:mod:`alternas.report.uncertainty`).
 """
@@ -141,7 +141,11 @@ def _open(
     if existing is None:
         report = build_report(layout.root, recipe.report)
         open_to_win = [entry for entry in report.entries if entry.eligible and entry.dominated_by is None]
-        candidates = [entry.trial_id for entry in rank_candidates(recipe.report, open_to_win, settings.top_k)]
+        beyond = [entry for entry in open_to_win if entry.beyond_baseline is not False]
+        within_noise = [entry for entry in open_to_win if entry.beyond_baseline is False]
+        ranked = rank_candidates(recipe.report, beyond, settings.top_k)  # what could win first, as the winner rule
+        ranked += rank_candidates(recipe.report, within_noise, settings.top_k - len(ranked))
+        candidates = [entry.trial_id for entry in ranked]
         if not candidates:
             return None
         existing = ConfirmationState(top_k=settings.top_k, candidates=candidates, seeds=seeds)
