@@ -229,3 +229,14 @@ def test_the_standard_error_counts_the_evaluation_conditions_as_fixed():
     assert unstratified > 3 * interval(draws[0]).sd
     singletons = replace(draws[0], strata=torch.arange(500))  # a condition per image: nothing to stratify on
     assert interval(singletons).sd == pytest.approx(unstratified)
+
+
+def test_confirmation_takes_the_trials_beyond_the_baseline_before_those_within_its_noise(tmp_path):
+    """b is the rule's pick on quality but only within noise of dense @ 5; c is beyond (no dense point is as
+    cheap): with room for one, c is confirmed; with room for two, b follows."""
+    from alternas.search.confirmation import choose_candidates
+
+    report = build_report(_run_with_scores(tmp_path, gain=0.002).root)
+    assert report.entry("b").beyond_baseline is False and report.entry("c").beyond_baseline is True
+    assert choose_candidates(report, 1) == ["c"]
+    assert choose_candidates(report, 2) == ["c", "b"]

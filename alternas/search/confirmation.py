@@ -24,7 +24,7 @@ from .._readers import short
 from ..config import ConfirmConfig
 from ..exceptions import CheckpointError
 from ..recipe import Recipe
-from ..report import build_report
+from ..report import Report, build_report
 from ..report.winner import rank_candidates
 from ..rundir import SearchRunDir, TrialRecord
 from .cluster import ray_cluster
@@ -34,7 +34,7 @@ from .state import ConfirmationState, SearchState
 from .storage import atomic_local_filesystem
 from .trainable import CONFIRMATION_KEY, CONFIRMS_KEY, SEED_KEY, run_confirmation
 
-__all__ = ["CONFIRMATION_SEED_BASE", "ConfirmationResult", "confirm_search", "confirmation_seeds"]
+__all__ = ["CONFIRMATION_SEED_BASE", "ConfirmationResult", "choose_candidates", "confirm_search", "confirmation_seeds"]
 
 #: confirmation seeds start here (+ 100 x search.seed): far from the search's own (search.seed + trial number)
 CONFIRMATION_SEED_BASE = 1_000_000
@@ -123,6 +123,17 @@ def confirm_search(
     )
 
 
+def choose_candidates(report: Report, top_k: int) -> list[str]:
+    """The trials to confirm: the winner rule's best ``top_k`` among those no dense point dominates, those
+    beyond the baseline first (the ones the winner rule lets compete), then those within its noise."""
+    open_to_win = [entry for entry in report.entries if entry.eligible and entry.dominated_by is None]
+    beyond = [entry for entry in open_to_win if entry.beyond_baseline is not False]
+    within_noise = [entry for entry in open_to_win if entry.beyond_baseline is False]
+    ranked = rank_candidates(report.config, beyond, top_k)
+    ranked += rank_candidates(report.config, within_noise, top_k - len(ranked))
+    return [entry.trial_id for entry in ranked]
+
+
 def _open(
     layout: SearchRunDir, state: SearchState, recipe: Recipe, settings: ConfirmConfig, seeds: list[int], overwrite: bool
 ) -> ConfirmationState | None:
@@ -139,13 +150,7 @@ def _open(
         shutil.rmtree(layout.confirm_ray_dir, ignore_errors=True)
         existing = None
     if existing is None:
-        report = build_report(layout.root, recipe.report)
-        open_to_win = [entry for entry in report.entries if entry.eligible and entry.dominated_by is None]
-        beyond = [entry for entry in open_to_win if entry.beyond_baseline is not False]
-        within_noise = [entry for entry in open_to_win if entry.beyond_baseline is False]
-        ranked = rank_candidates(recipe.report, beyond, settings.top_k)  # what could win first, as the winner rule
-        ranked += rank_candidates(recipe.report, within_noise, settings.top_k - len(ranked))
-        candidates = [entry.trial_id for entry in ranked]
+        candidates = choose_candidates(build_report(layout.root, recipe.report), settings.top_k)
         if not candidates:
             return None
         existing = ConfirmationState(top_k=settings.top_k, candidates=candidates, seeds=seeds)
