@@ -58,7 +58,9 @@ class SearchSettings(BaseModel):
     )
     num_trials: int = Field(16, ge=1, description="trials to run (grid: at most the grid size)")
     population_size: int = Field(8, ge=2, description="nsga2: trials per generation")
-    startup_trials: int = Field(8, ge=1, description="tpe, gp: random trials before the model is used")
+    startup_trials: int = Field(
+        8, ge=1, description="tpe, gp: random trials before the model is used (at num_trials or more, it never is)"
+    )
     max_concurrent_trials: int = Field(
         2, ge=1, le=MAX_CONCURRENT_TRIALS, description="trials running at the same time"
     )
