@@ -26,7 +26,7 @@ from .trial_entries import (
     read_trials,
     teacher_references,
 )
-from .uncertainty import ConfirmedConfiguration, TrialScores, confirm_configurations, trial_intervals
+from .uncertainty import ConfirmedConfiguration, TrialScores, confirm_configurations, lies_beyond, trial_intervals
 from .winner import WinnerChoice, choose_winner
 
 __all__ = ["Report", "build_report"]
@@ -373,12 +373,7 @@ def _judge(
     )
     if baseline is None:
         return
-    if entry.dominated_by is not None:
-        entry.beyond_baseline = False
-    elif entry.versus_dense is None:  # no dense point this cheap, or no per-image scores: the point estimates
-        entry.beyond_baseline = True
-    else:
-        entry.beyond_baseline = entry.versus_dense.high < 0 if lower else entry.versus_dense.low > 0
+    entry.beyond_baseline = lies_beyond(entry.dominated_by is not None, entry.versus_dense, lower)
 
 
 def _read_confirmations(run_dir: Path, metric: str) -> list[TrialEntry]:

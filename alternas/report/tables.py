@@ -7,6 +7,7 @@ from .build import Report
 from ..macs import format_macs
 from .formatting import format_interval, format_value
 from .trial_entries import TrialEntry
+from .uncertainty import wholly_better
 
 __all__ = [
     "WINNER_MARK",
@@ -203,9 +204,9 @@ def confirmed_table(report: Report) -> Table:
             verdict = "beyond (no dense point this cheap)" if report.baseline is not None else "-"
         elif difference is None:
             verdict = "-"
-        elif difference.high < 0 if report.lower_is_better else difference.low > 0:
+        elif wholly_better(difference, report.lower_is_better):
             verdict = f"beyond {report.baseline.label(point)}"
-        elif difference.low > 0 if report.lower_is_better else difference.high < 0:
+        elif wholly_better(difference, not report.lower_is_better):
             verdict = f"worse than {report.baseline.label(point)}"
         else:
             verdict = f"within noise of {report.baseline.label(point)}"

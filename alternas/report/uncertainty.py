@@ -30,6 +30,8 @@ __all__ = [
     "ConfirmedConfiguration",
     "TrialScores",
     "confirm_configurations",
+    "lies_beyond",
+    "wholly_better",
     "student_t_quantile",
     "trial_intervals",
 ]
@@ -69,6 +71,20 @@ class ConfirmedConfiguration:
     versus_dense: Interval | None
     versus_teacher: Interval | None
     shipped: TrialEntry
+
+
+def wholly_better(difference: Interval, lower_is_better: bool) -> bool:
+    """Whether a paired difference (model minus dense) lies wholly on the better side of 0."""
+    return difference.high < 0 if lower_is_better else difference.low > 0
+
+
+def lies_beyond(dominated: bool, difference: Interval | None, lower_is_better: bool) -> bool:
+    """The verdict against the dense baseline: not ``dominated`` by a dense point, and the paired
+    ``difference`` with the best dense point at no more MACs wholly better (with no difference, because no
+    dense point is that cheap or there are no per-image scores: the point estimates decide)."""
+    if dominated:
+        return False
+    return difference is None or wholly_better(difference, lower_is_better)
 
 
 @cache

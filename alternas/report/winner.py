@@ -23,7 +23,7 @@ from ..pareto import knee_index, trial_front
 from .dense_front import Baseline
 from .formatting import format_interval
 from .trial_entries import TrialEntry
-from .uncertainty import ConfirmedConfiguration
+from .uncertainty import ConfirmedConfiguration, lies_beyond
 
 __all__ = [
     "WinnerChoice",
@@ -300,13 +300,9 @@ def _confirmed_entry(
     )
     if baseline is not None:
         configuration.dominated_by = baseline.dominator(macs, quality, rule.metric, rule.lower_is_better)
-        difference = confirmed.versus_dense
-        if configuration.dominated_by is not None:
-            configuration.beyond_baseline = False
-        elif difference is None:
-            configuration.beyond_baseline = True
-        else:
-            configuration.beyond_baseline = difference.high < 0 if rule.lower_is_better else difference.low > 0
+        configuration.beyond_baseline = lies_beyond(
+            configuration.dominated_by is not None, confirmed.versus_dense, rule.lower_is_better
+        )
     return configuration
 
 
